@@ -1,0 +1,254 @@
+//! Replay sources: directories of `.eml` files (recursive), mbox files and
+//! maildirs, read lazily one message at a time so memory stays flat.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One message from a source, or why it could not be read.
+#[derive(Debug)]
+pub struct Item {
+    /// Where it came from: a file path, or `file.mbox#N` (1-based).
+    pub name: String,
+    /// The raw bytes, or a per-message error.
+    pub bytes: Result<Vec<u8>, String>,
+}
+
+/// Iterates every message under `paths`, in a stable order.
+///
+/// - a directory: `.eml` files recursively, `.mbox`/`.mbx` files, and the
+///   `cur/` and `new/` files of any maildir inside it;
+/// - a file named `.mbox`/`.mbx`, or any non-`.eml` file starting with
+///   `From `: an mbox;
+/// - any other file: one message.
+///
+/// Messages over `max_bytes` are reported as errors without being held in memory.
+pub fn messages(paths: &[PathBuf], max_bytes: usize) -> impl Iterator<Item = Item> + Send {
+    let max_bytes = max_bytes.max(1);
+    paths
+        .to_vec()
+        .into_iter()
+        .flat_map(move |p| expand(&p, max_bytes))
+}
+
+fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send> {
+    if path.is_dir() {
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter();
+        Box::new(walker.flat_map(move |entry| -> Box<dyn Iterator<Item = Item> + Send> {
+            match entry {
+                Err(e) => Box::new(std::iter::once(Item {
+                    name: e.path().map(|p| p.display().to_string()).unwrap_or_default(),
+                    bytes: Err(format!("cannot read: {e}")),
+                })),
+                Ok(e) if e.file_type().is_file() => {
+                    let p = e.path();
+                    match kind(p) {
+                        Some(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
+                        Some(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
+                        None => Box::new(std::iter::empty()),
+                    }
+                }
+                Ok(_) => Box::new(std::iter::empty()),
+            }
+        }))
+    } else if looks_like_mbox(path) {
+        Box::new(mbox(path, max_bytes))
+    } else {
+        Box::new(std::iter::once(single(path, max_bytes)))
+    }
+}
+
+enum Kind {
+    Single,
+    Mbox,
+}
+
+/// What a file found while walking a directory is.
+fn kind(path: &Path) -> Option<Kind> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("eml") => return Some(Kind::Single),
+        Some("mbox" | "mbx") => return Some(Kind::Mbox),
+        _ => {}
+    }
+    let parent = path.parent()?;
+    let in_maildir = matches!(
+        parent.file_name().and_then(|n| n.to_str()),
+        Some("cur" | "new")
+    ) && parent
+        .parent()
+        .is_some_and(|md| md.join("cur").is_dir() && md.join("new").is_dir());
+    in_maildir.then_some(Kind::Single)
+}
+
+fn looks_like_mbox(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("mbox" | "mbx") => true,
+        Some("eml") => false,
+        _ => {
+            let mut head = [0u8; 5];
+            File::open(path)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .is_ok_and(|_| &head == b"From ")
+        }
+    }
+}
+
+fn single(path: &Path, max_bytes: usize) -> Item {
+    let name = path.display().to_string();
+    let bytes = (|| {
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+        if meta.len() > max_bytes as u64 {
+            return Err(format!(
+                "{} bytes is over the {max_bytes}-byte message limit",
+                meta.len()
+            ));
+        }
+        std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+    })();
+    Item { name, bytes }
+}
+
+/// Splits an mbox on `From ` lines, undoing `>From ` quoting (mboxrd), one
+/// message in memory at a time and none larger than `max_bytes`.
+fn mbox(path: &Path, max_bytes: usize) -> impl Iterator<Item = Item> + Send {
+    let display = path.display().to_string();
+    let reader = File::open(path).map(BufReader::new);
+    let mut state = match reader {
+        Ok(r) => Ok(MboxReader {
+            reader: r,
+            pending: None,
+            index: 0,
+            done: false,
+        }),
+        Err(e) => Err(Some(format!("cannot read: {e}"))),
+    };
+    std::iter::from_fn(move || match &mut state {
+        Err(e) => e.take().map(|e| Item {
+            name: display.clone(),
+            bytes: Err(e),
+        }),
+        Ok(r) => r.next_message(max_bytes).map(|(i, bytes)| Item {
+            name: format!("{display}#{i}"),
+            bytes,
+        }),
+    })
+}
+
+struct MboxReader {
+    reader: BufReader<File>,
+    /// The `From ` line that starts the next message, once seen.
+    pending: Option<Vec<u8>>,
+    index: usize,
+    done: bool,
+}
+
+impl MboxReader {
+    fn next_message(&mut self, max_bytes: usize) -> Option<(usize, Result<Vec<u8>, String>)> {
+        if self.done {
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut line = Vec::with_capacity(256);
+        let mut too_big = false;
+        let mut started = self.pending.take().is_some();
+        loop {
+            line.clear();
+            match self.reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.done = true;
+                    self.index += 1;
+                    return Some((self.index, Err(format!("cannot read: {e}"))));
+                }
+            }
+            if line.starts_with(b"From ") {
+                if started {
+                    self.pending = Some(line.clone());
+                    break;
+                }
+                started = true;
+                continue;
+            }
+            if !started {
+                continue; // garbage before the first separator
+            }
+            let unquoted = match line.iter().position(|&b| b != b'>') {
+                Some(i) if i > 0 && line[i..].starts_with(b"From ") => &line[1..],
+                _ => &line[..],
+            };
+            if body.len() + unquoted.len() > max_bytes {
+                too_big = true;
+                body.clear();
+                body.shrink_to_fit();
+            } else if !too_big {
+                body.extend_from_slice(unquoted);
+            }
+        }
+        if !started {
+            return None;
+        }
+        self.index += 1;
+        if too_big {
+            return Some((
+                self.index,
+                Err(format!("message is over the {max_bytes}-byte message limit")),
+            ));
+        }
+        Some((self.index, Ok(body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mailsift-corpus-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn mbox_split_and_unquote() {
+        let dir = tmp("mbox");
+        let p = dir.join("a.mbox");
+        std::fs::write(&p, "From a@b Mon Jan 1 00:00:00 2024\nSubject: 1\n\n>From here\n\nFrom c@d Mon Jan 1 00:00:00 2024\nSubject: 2\n\nx\n").unwrap();
+        let items: Vec<Item> = messages(&[p], 1 << 20).collect();
+        assert_eq!(items.len(), 2);
+        assert!(items[0].name.ends_with("a.mbox#1"));
+        assert_eq!(items[0].bytes.as_ref().unwrap(), b"Subject: 1\n\nFrom here\n\n");
+        assert_eq!(items[1].bytes.as_ref().unwrap(), b"Subject: 2\n\nx\n");
+    }
+
+    #[test]
+    fn directories_maildirs_and_limits() {
+        let dir = tmp("dir");
+        std::fs::create_dir_all(dir.join("md/cur")).unwrap();
+        std::fs::create_dir_all(dir.join("md/new")).unwrap();
+        std::fs::create_dir_all(dir.join("md/tmp")).unwrap();
+        std::fs::write(dir.join("md/cur/1:2,S"), "Subject: a\n\nb\n").unwrap();
+        std::fs::write(dir.join("md/tmp/ignored"), "Subject: a\n\nb\n").unwrap();
+        std::fs::write(dir.join("x.eml"), "Subject: a\n\nb\n").unwrap();
+        std::fs::write(dir.join("big.eml"), vec![b'a'; 100]).unwrap();
+        std::fs::write(dir.join("labels.csv"), "path,label\n").unwrap();
+        let items: Vec<Item> = messages(&[dir.clone()], 50).collect();
+        let names: Vec<String> = items.iter().map(|i| i.name.replace(&dir.display().to_string(), "")).collect();
+        assert_eq!(names, vec!["/big.eml", "/md/cur/1:2,S", "/x.eml"]);
+        assert!(items[0].bytes.is_err());
+        let missing: Vec<Item> = messages(&[dir.join("nope.eml")], 50).collect();
+        assert!(missing[0].bytes.as_ref().unwrap_err().contains("cannot read"));
+    }
+}

@@ -1,0 +1,42 @@
+//! mailsift: an email security classifier.
+//!
+//! The crate is split the way the data flows:
+//!
+//! - [`engine`] is the pure, synchronous core: raw message bytes + [`Envelope`]
+//!   + compiled [`Rules`] in, [`Verdict`] out. It does no I/O.
+//! - [`message`] is the only module that talks to `mail-parser`; every check
+//!   sees our [`message::ParsedMessage`] view.
+//! - [`checks`] holds one module per analysis (headers, relay hops, spoof,
+//!   content, URLs, attachments, bulk). Each returns [`Finding`]s with
+//!   evidence and never decides a disposition on its own.
+//! - [`verdict`] is the single scoring pass: findings → per-disposition scores
+//!   → one [`Disposition`] and a [`Route`] from the recipient domain's policy.
+//! - [`stamp`] prepends our headers to the untouched raw bytes.
+//! - [`rules`] loads and compiles the rule and policy files once; a compiled
+//!   [`Rules`] is immutable and swapped whole.
+//! - [`corpus`] and [`report`] are the replay edge: reading .eml / mbox /
+//!   maildir sources and summarising verdicts against labels.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod checks;
+pub mod corpus;
+pub mod engine;
+pub mod envelope;
+pub mod finding;
+pub mod html;
+pub mod ipset;
+pub mod journal;
+pub mod message;
+pub mod relay;
+pub mod report;
+pub mod rules;
+pub mod stamp;
+pub mod url;
+pub mod verdict;
+
+pub use engine::{Engine, EngineError};
+pub use envelope::Envelope;
+pub use finding::{Disposition, Finding};
+pub use rules::{DomainPolicy, Rules, RulesError};
+pub use verdict::{Route, Verdict};

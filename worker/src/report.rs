@@ -1,0 +1,444 @@
+//! Replay reports: per-message records, labels, the run summary with a
+//! confusion matrix and per-class precision and recall.
+
+use crate::finding::Disposition;
+use crate::verdict::Verdict;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// What a message was expected to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Label {
+    /// Exactly this disposition.
+    Exact(Disposition),
+    /// Anything but NONE or BULK.
+    Spam,
+    /// NONE or BULK.
+    Ham,
+}
+
+impl Label {
+    /// Parses `MALICIOUS`…`NONE`, `spam` or `ham`.
+    pub fn parse(s: &str) -> Option<Label> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "spam" => Some(Label::Spam),
+            "ham" => Some(Label::Ham),
+            other => Disposition::parse(other).map(Label::Exact),
+        }
+    }
+
+    /// The label as written in reports.
+    pub fn name(&self) -> String {
+        match self {
+            Label::Exact(d) => d.as_str().to_string(),
+            Label::Spam => "spam".into(),
+            Label::Ham => "ham".into(),
+        }
+    }
+
+    /// Whether a disposition satisfies this label.
+    pub fn accepts(&self, d: Disposition) -> bool {
+        match self {
+            Label::Exact(e) => *e == d,
+            Label::Spam => !matches!(d, Disposition::None | Disposition::Bulk),
+            Label::Ham => matches!(d, Disposition::None | Disposition::Bulk),
+        }
+    }
+}
+
+/// Why a labels file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelsError {
+    /// Unreadable file.
+    #[error("{}: cannot read labels: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A bad line.
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Labels keyed by canonical path (and `#N` for mbox members).
+#[derive(Debug, Default)]
+pub struct Labels(HashMap<String, Label>);
+
+impl Labels {
+    /// Loads a `path,label` CSV; paths are relative to the CSV's folder.
+    pub fn load(path: &Path) -> Result<Labels, LabelsError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(|e| match e.into_kind() {
+                csv::ErrorKind::Io(source) => LabelsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                other => LabelsError::Invalid {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    message: format!("{other:?}"),
+                },
+            })?;
+        let mut labels = HashMap::new();
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let invalid = |message: String| LabelsError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            let record = record.map_err(|e| invalid(e.to_string()))?;
+            let (Some(p), Some(l)) = (record.get(0), record.get(1)) else {
+                return Err(invalid("expected `path,label`".into()));
+            };
+            let label = Label::parse(l).ok_or_else(|| {
+                invalid(format!(
+                    "label `{l}` is not one of MALICIOUS, SPOOF, SPAM, SUSPICIOUS, BULK, NONE, spam, ham"
+                ))
+            })?;
+            labels.insert(key(&base.join(p).display().to_string()), label);
+        }
+        Ok(Labels(labels))
+    }
+
+    /// The label of a message named as the replay names it.
+    pub fn get(&self, name: &str) -> Option<Label> {
+        self.0.get(&key(name)).copied()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no labels were loaded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Canonical form of a message name: absolute path, plus `#N` if any.
+fn key(name: &str) -> String {
+    let (file, member) = match name.rsplit_once('#') {
+        Some((f, m)) if m.bytes().all(|b| b.is_ascii_digit()) && !m.is_empty() => (f, Some(m)),
+        _ => (name, None),
+    };
+    let canonical = std::fs::canonicalize(file)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| file.to_string());
+    match member {
+        Some(m) => format!("{canonical}#{m}"),
+        None => canonical,
+    }
+}
+
+/// One JSON line per message in `--out`.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    /// Message name (path or `mbox#N`).
+    pub path: &'a str,
+    /// Message-ID.
+    pub message_id: Option<&'a str>,
+    /// The disposition, or null on error.
+    pub disposition: Option<Disposition>,
+    /// The route.
+    pub route: Option<&'static str>,
+    /// The winning score.
+    pub score: Option<f32>,
+    /// Rule ids with weight.
+    pub rules: Vec<&'a str>,
+    /// Expected label, when labels were given.
+    pub label: Option<String>,
+    /// Per-message error.
+    pub error: Option<&'a str>,
+}
+
+/// Per-class precision and recall.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassStats {
+    /// Labelled messages of this class.
+    pub support: u64,
+    /// Of those, how many got an accepted disposition.
+    pub correct: u64,
+    /// correct / support.
+    pub recall: f64,
+    /// Of the messages predicted as this class, the share labelled it.
+    pub precision: f64,
+}
+
+/// The run summary (`--format json` prints it as one object).
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Messages processed (including errors).
+    pub messages: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// messages / seconds.
+    pub messages_per_second: f64,
+    /// Threads used.
+    pub threads: usize,
+    /// Disposition → count.
+    pub dispositions: BTreeMap<String, u64>,
+    /// Route → count.
+    pub routes: BTreeMap<String, u64>,
+    /// Rule id → hits (weighted findings only).
+    pub rules: BTreeMap<String, u64>,
+    /// Messages that could not be read or classified normally.
+    pub errors: u64,
+    /// Up to 50 `(name, error)` pairs.
+    pub error_samples: Vec<(String, String)>,
+    /// Label → disposition → count (only with labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Per label class (only with labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<BTreeMap<String, ClassStats>>,
+    /// Labelled messages whose disposition the label accepts / labelled messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Messages without a label (with labels given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlabelled: Option<u64>,
+    /// Ham (labelled ham, NONE or BULK) that came out MALICIOUS or SPAM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ham_quarantine_false_positives: Option<u64>,
+    #[serde(skip)]
+    pairs: Vec<(Label, Disposition)>,
+    #[serde(skip)]
+    with_labels: bool,
+}
+
+impl Summary {
+    /// An empty summary; `with_labels` enables the label statistics.
+    pub fn new(with_labels: bool) -> Summary {
+        Summary {
+            with_labels,
+            ..Summary::default()
+        }
+    }
+
+    /// Adds a verdict.
+    pub fn add(&mut self, name: &str, verdict: &Verdict, label: Option<Label>) {
+        self.messages += 1;
+        *self
+            .dispositions
+            .entry(verdict.disposition.as_str().to_string())
+            .or_default() += 1;
+        *self.routes.entry(verdict.route.as_str().to_string()).or_default() += 1;
+        for id in verdict.reasons() {
+            *self.rules.entry(id.to_string()).or_default() += 1;
+        }
+        if let Some(e) = &verdict.error {
+            self.add_error_sample(name, e);
+        }
+        if self.with_labels {
+            match label {
+                Some(l) => self.pairs.push((l, verdict.disposition)),
+                None => *self.unlabelled.get_or_insert(0) += 1,
+            }
+        }
+    }
+
+    /// Adds a message that could not be read.
+    pub fn add_error(&mut self, name: &str, error: &str) {
+        self.messages += 1;
+        self.add_error_sample(name, error);
+    }
+
+    fn add_error_sample(&mut self, name: &str, error: &str) {
+        self.errors += 1;
+        if self.error_samples.len() < 50 {
+            self.error_samples.push((name.to_string(), error.to_string()));
+        }
+    }
+
+    /// Fills timing and label statistics.
+    pub fn finish(&mut self, seconds: f64, threads: usize) {
+        self.seconds = seconds;
+        self.threads = threads;
+        self.messages_per_second = if seconds > 0.0 {
+            self.messages as f64 / seconds
+        } else {
+            0.0
+        };
+        if !self.with_labels {
+            return;
+        }
+        let mut confusion: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut classes: BTreeMap<String, ClassStats> = BTreeMap::new();
+        let mut correct_total = 0;
+        let mut ham_fp = 0;
+        let mut has_ham = false;
+        for (label, d) in &self.pairs {
+            *confusion
+                .entry(label.name())
+                .or_default()
+                .entry(d.as_str().to_string())
+                .or_default() += 1;
+            let ok = label.accepts(*d);
+            correct_total += ok as u64;
+            let stats = classes.entry(label.name()).or_insert(ClassStats {
+                support: 0,
+                correct: 0,
+                recall: 0.0,
+                precision: 0.0,
+            });
+            stats.support += 1;
+            stats.correct += ok as u64;
+            let is_ham = matches!(label, Label::Ham | Label::Exact(Disposition::None | Disposition::Bulk));
+            has_ham |= is_ham;
+            if is_ham && matches!(d, Disposition::Malicious | Disposition::Spam) {
+                ham_fp += 1;
+            }
+        }
+        for (name, stats) in classes.iter_mut() {
+            stats.recall = ratio(stats.correct, stats.support);
+            let label = Label::parse(name);
+            let predicted = self
+                .pairs
+                .iter()
+                .filter(|(l, d)| match label {
+                    Some(Label::Exact(c)) => *d == c,
+                    Some(Label::Spam) => Label::Spam.accepts(*d) && matches!(l, Label::Spam | Label::Ham),
+                    Some(Label::Ham) => Label::Ham.accepts(*d) && matches!(l, Label::Spam | Label::Ham),
+                    None => false,
+                })
+                .count() as u64;
+            stats.precision = ratio(stats.correct, predicted);
+        }
+        self.accuracy = Some(ratio(correct_total, self.pairs.len() as u64));
+        self.confusion = Some(confusion);
+        self.classes = Some(classes);
+        self.ham_quarantine_false_positives = has_ham.then_some(ham_fp);
+        self.unlabelled.get_or_insert(0);
+    }
+
+    /// Merges another partial summary (parallel replay).
+    pub fn merge(&mut self, other: Summary) {
+        self.messages += other.messages;
+        for (k, v) in other.dispositions {
+            *self.dispositions.entry(k).or_default() += v;
+        }
+        for (k, v) in other.routes {
+            *self.routes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.rules {
+            *self.rules.entry(k).or_default() += v;
+        }
+        self.errors += other.errors;
+        for s in other.error_samples {
+            if self.error_samples.len() < 50 {
+                self.error_samples.push(s);
+            }
+        }
+        if let Some(u) = other.unlabelled {
+            *self.unlabelled.get_or_insert(0) += u;
+        }
+        self.pairs.extend(other.pairs);
+    }
+
+    /// Human-readable report.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} messages in {:.2} s ({:.0} messages/s, {} threads), {} errors",
+            self.messages, self.seconds, self.messages_per_second, self.threads, self.errors
+        );
+        let _ = writeln!(s, "\ndispositions:");
+        for d in Disposition::ALL {
+            let n = self.dispositions.get(d.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(s, "  {:<11} {n:>8}", d.as_str());
+        }
+        let _ = writeln!(s, "\nroutes:");
+        for (r, n) in &self.routes {
+            let _ = writeln!(s, "  {r:<11} {n:>8}");
+        }
+        let mut rules: Vec<(&String, &u64)> = self.rules.iter().collect();
+        rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let _ = writeln!(s, "\nrule hits:");
+        for (r, n) in rules {
+            let _ = writeln!(s, "  {r:<40} {n:>8}");
+        }
+        if let (Some(confusion), Some(classes)) = (&self.confusion, &self.classes) {
+            let _ = writeln!(s, "\nconfusion (label × disposition):");
+            let _ = write!(s, "  {:<11}", "");
+            for d in Disposition::ALL {
+                let _ = write!(s, " {:>10}", d.as_str());
+            }
+            let _ = writeln!(s, " {:>8} {:>9}", "recall", "precision");
+            for (label, row) in confusion {
+                let _ = write!(s, "  {label:<11}");
+                for d in Disposition::ALL {
+                    let _ = write!(s, " {:>10}", row.get(d.as_str()).copied().unwrap_or(0));
+                }
+                let c = &classes[label];
+                let _ = writeln!(s, " {:>7.1}% {:>8.1}%", c.recall * 100.0, c.precision * 100.0);
+            }
+            if let Some(a) = self.accuracy {
+                let _ = writeln!(s, "\naccuracy: {:.1}% of {} labelled", a * 100.0, self.pairs.len());
+            }
+            if let Some(fp) = self.ham_quarantine_false_positives {
+                let _ = writeln!(s, "ham quarantined as MALICIOUS or SPAM: {fp}");
+            }
+            if let Some(u) = self.unlabelled.filter(|u| *u > 0) {
+                let _ = writeln!(s, "unlabelled messages: {u}");
+            }
+        }
+        if !self.error_samples.is_empty() {
+            let _ = writeln!(s, "\nerrors:");
+            for (name, e) in &self.error_samples {
+                let _ = writeln!(s, "  {name}: {e}");
+            }
+        }
+        s
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_semantics() {
+        assert!(Label::Spam.accepts(Disposition::Suspicious));
+        assert!(!Label::Spam.accepts(Disposition::Bulk));
+        assert!(Label::Ham.accepts(Disposition::Bulk));
+        assert!(!Label::Ham.accepts(Disposition::Spoof));
+        assert_eq!(Label::parse("malicious"), Some(Label::Exact(Disposition::Malicious)));
+        assert_eq!(Label::parse("junk"), None);
+    }
+
+    #[test]
+    fn bad_label_line_is_reported() {
+        let dir = std::env::temp_dir().join(format!("mailsift-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("labels.csv");
+        std::fs::write(&p, "path,label\na.eml,SPAM\nb.eml,JUNK\n").unwrap();
+        let err = Labels::load(&p).unwrap_err().to_string();
+        assert!(err.ends_with(":3: label `JUNK` is not one of MALICIOUS, SPOOF, SPAM, SUSPICIOUS, BULK, NONE, spam, ham"), "{err}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Stamping: prepend our headers to the raw bytes, leaving every other byte
+//! as it was, after removing any incoming header that carries our prefix (a
+//! sender can forge `X-Mailsift-Disposition: NONE`).
+//!
+//! The header contract (README, "Header contract") is an API: downstream
+//! Exchange transport rules match these names and words exactly.
+
+use crate::finding::Disposition;
+use crate::message::ParsedMessage;
+use crate::rules::StampConfig;
+use crate::verdict::Verdict;
+
+/// The Area 1 header stamped in compatibility mode.
+pub const AREA1_HEADER: &str = "X-Area1Security-Disposition";
+
+/// The disposition in our `<prefix>Disposition` header, if present and valid.
+pub fn read_disposition(msg: &ParsedMessage<'_>, prefix: &str) -> Option<Disposition> {
+    let name = format!("{prefix}Disposition");
+    msg.header_raw(&name).and_then(Disposition::parse)
+}
+
+/// Our header lines for a verdict, in order, without line endings.
+pub fn header_lines(verdict: &Verdict, cfg: &StampConfig) -> Vec<String> {
+    let p = &cfg.prefix;
+    let mut lines = vec![format!("{p}Disposition: {}", verdict.disposition)];
+    if cfg.area1_compat {
+        lines.push(format!("{AREA1_HEADER}: {}", verdict.disposition));
+    }
+    let reasons = verdict.reasons();
+    lines.push(fold(
+        &format!("{p}Reasons: "),
+        &if reasons.is_empty() {
+            vec!["none"]
+        } else {
+            reasons
+        },
+    ));
+    lines.push(format!("{p}Score: {:.2}", verdict.score));
+    lines.push(format!("{p}Bulk-Level: {}", verdict.bulk_level));
+    if let Some(origin) = &verdict.origin {
+        if let Some(ip) = origin.ip {
+            lines.push(format!("{p}Origin-IP: {ip} ({})", sanitize(&origin.reason)));
+        }
+    }
+    lines.push(format!("{p}Route: {}", verdict.route.as_str()));
+    lines
+}
+
+/// Folds comma-separated items onto continuation lines at about 76 columns.
+fn fold(head: &str, items: &[&str]) -> String {
+    let mut out = head.to_string();
+    let mut col = head.len();
+    for (i, item) in items.iter().enumerate() {
+        let item = sanitize(item);
+        let sep = if i == 0 { "" } else { ", " };
+        if i > 0 && col + sep.len() + item.len() > 76 {
+            out.push_str(",\r\n\t");
+            col = 1;
+        } else {
+            out.push_str(sep);
+            col += sep.len();
+        }
+        out.push_str(&item);
+        col += item.len();
+    }
+    out
+}
+
+/// Printable ASCII only: header values must not smuggle CR/LF or 8-bit.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
+}
+
+/// Returns `raw` with every header named `<prefix>*` (and, in Area 1
+/// compatibility mode, `X-Area1Security-Disposition`) removed from the top
+/// header block and our headers prepended. All other bytes are unchanged.
+/// An mbox `From ` line, if present, stays first.
+pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
+    let (from_line, message) = split_mbox_line(raw);
+    let eol: &[u8] = if uses_crlf(message) { b"\r\n" } else { b"\n" };
+    let mut out = Vec::with_capacity(raw.len() + 512);
+    out.extend_from_slice(from_line);
+    for line in header_lines(verdict, cfg) {
+        out.extend_from_slice(line.replace("\r\n", std::str::from_utf8(eol).unwrap_or("\r\n")).as_bytes());
+        out.extend_from_slice(eol);
+    }
+    let strip = |name: &[u8]| {
+        starts_with_ci(name, cfg.prefix.as_bytes())
+            || (cfg.area1_compat && name.eq_ignore_ascii_case(AREA1_HEADER.as_bytes()))
+    };
+    out.extend_from_slice(&without_headers(message, strip));
+    out
+}
+
+/// Removes header fields whose name matches `strip` from the top header block.
+pub fn without_headers(message: &[u8], strip: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let header_end = header_block_end(message);
+    let mut out = Vec::with_capacity(message.len());
+    let mut i = 0;
+    let mut dropping = false;
+    while i < header_end {
+        let line_end = memchr::memchr(b'\n', &message[i..header_end])
+            .map(|p| i + p + 1)
+            .unwrap_or(header_end);
+        let line = &message[i..line_end];
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            dropping = match memchr::memchr(b':', line) {
+                Some(colon) => strip(trim_ascii_end(&line[..colon])),
+                None => false,
+            };
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+        i = line_end;
+    }
+    out.extend_from_slice(&message[header_end..]);
+    out
+}
+
+/// Offset just after the blank line ending the header block (or the end).
+fn header_block_end(message: &[u8]) -> usize {
+    let mut i = 0;
+    while i < message.len() {
+        let rest = &message[i..];
+        if rest.starts_with(b"\r\n") {
+            return i + 2;
+        }
+        if rest.starts_with(b"\n") {
+            return i + 1;
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(p) => i += p + 1,
+            None => return message.len(),
+        }
+    }
+    message.len()
+}
+
+fn split_mbox_line(raw: &[u8]) -> (&[u8], &[u8]) {
+    if raw.starts_with(b"From ") {
+        if let Some(nl) = memchr::memchr(b'\n', raw) {
+            return raw.split_at(nl + 1);
+        }
+    }
+    (&[], raw)
+}
+
+fn uses_crlf(message: &[u8]) -> bool {
+    match memchr::memchr(b'\n', message) {
+        Some(p) => p > 0 && message[p - 1] == b'\r',
+        None => true,
+    }
+}
+
+fn starts_with_ci(name: &[u8], prefix: &[u8]) -> bool {
+    name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn trim_ascii_end(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    &b[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_only_prefixed_fields_keeping_other_bytes() {
+        let msg = b"Received: a\r\nX-Mailsift-Disposition: NONE\r\nX-MAILSIFT-Reasons: x,\r\n\ty\r\nSubject: s\r\n\r\nX-Mailsift-Disposition: body stays\r\n";
+        let out = without_headers(msg, |n| starts_with_ci(n, b"X-Mailsift-"));
+        assert_eq!(
+            out,
+            b"Received: a\r\nSubject: s\r\n\r\nX-Mailsift-Disposition: body stays\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn no_body_separator() {
+        let out = without_headers(b"A: 1\nX-Mailsift-Z: 2\n", |n| n == b"X-Mailsift-Z");
+        assert_eq!(out, b"A: 1\n".to_vec());
+    }
+
+    #[test]
+    fn folding() {
+        let items: Vec<&str> = vec!["HDR_MISSING_DATE_AND_SOMETHING"; 5];
+        let f = fold("X-Mailsift-Reasons: ", &items);
+        assert!(f.lines().all(|l| l.len() <= 78), "{f}");
+        assert!(f.contains("\r\n\t"));
+    }
+}
