@@ -24,6 +24,7 @@ use Disposition::{None as Info, Spoof, Suspicious};
 pub const RULES: &[RuleSpec] = &[
     rule("MSG_NOT_EMAIL", Suspicious, 10.0, "input is not an RFC 5322 message"),
     rule("MSG_TOO_LARGE", Suspicious, 10.0, "message exceeds limits.max_message_bytes and was not scanned"),
+    rule("ENGINE_INTERNAL_ERROR", Suspicious, 10.0, "a check failed on this message (a bug): quarantined for review"),
     rule("JOURNAL_MALFORMED", Suspicious, 10.0, "journal report without a usable envelope or original"),
     rule("OUTBOUND_FOREIGN_SENDER", Spoof, 100.0, "a tenant's outbound relay sent mail as a domain the tenant does not own (open-relay attempt)"),
     rule("INFO_ENVELOPE_DERIVED", Info, 0.0, "envelope fields were derived from headers"),
@@ -63,9 +64,26 @@ impl Engine {
 
     /// Classifies one message. `envelope` is what the SMTP edge saw; `None`
     /// (or gaps in it) are filled from headers and said so in the evidence.
+    ///
+    /// Never panics: a bug in a check is caught here and turned into an
+    /// error verdict (SUSPICIOUS, quarantined) instead of taking the caller
+    /// down or losing the message.
     pub fn classify(&self, raw: &[u8], envelope: Option<&Envelope>) -> Verdict {
         let envelope = envelope.cloned().unwrap_or_default();
-        self.classify_inner(strip_mbox_line(raw), envelope, false, Vec::new())
+        let run = || self.classify_inner(strip_mbox_line(raw), envelope.clone(), false, Vec::new());
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(verdict) => verdict,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let reason = format!("internal error while classifying: {what}");
+                let findings = vec![self.finding("ENGINE_INTERNAL_ERROR", reason.clone())];
+                self.error_verdict(envelope, false, findings, reason)
+            }
+        }
     }
 
     /// Runs a single check as `classify` would, for unit tests and benches.

@@ -33,6 +33,8 @@ pub struct HtmlDoc {
     pub forms: Vec<Form>,
     /// `<input type=password>` outside any form counts too.
     pub password_inputs: usize,
+    /// `<font size>` of 5+ (or +3 and more) and `<center>` tags: shouting markup.
+    pub shouting_tags: usize,
 }
 
 /// Scans at most `limit` bytes of `html`.
@@ -162,6 +164,17 @@ fn tag(
                 doc.forms.push(f);
             }
         }
+        ("center", false) => doc.shouting_tags += 1,
+        ("font", false) => {
+            let size = attr(&attrs, "size").unwrap_or("").trim();
+            let big = match size.strip_prefix('+') {
+                Some(rel) => rel.parse::<u8>().is_ok_and(|n| n >= 3),
+                None => size.parse::<u8>().is_ok_and(|n| n >= 5),
+            };
+            if big {
+                doc.shouting_tags += 1;
+            }
+        }
         ("input", false) => {
             if attr(&attrs, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) {
                 doc.password_inputs += 1;
@@ -269,7 +282,9 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let semi = rest[..rest.len().min(12)].find(';');
+        let semi = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
         let decoded = semi.and_then(|semi| {
             let ent = &rest[1..semi];
             let ch = match ent {
@@ -345,7 +360,7 @@ mod tests {
 
     #[test]
     fn broken_html_terminates() {
-        for s in ["<a href=\"x", "<", "<<<>>>", "<!-- never closed", "<script>", "&#99999999;", "<a\u{e9}>"] {
+        for s in ["<a href=\"x", "<", "<<<>>>", "<!-- never closed", "<script>", "&#99999999;", "<a\u{e9}>", "&nbsp; 01 \u{201c}51\u{201d}", "&\u{8cfc}\u{8cb7}\u{9999};"] {
             let _ = scan(s, 1 << 20);
         }
         let doc = scan("é<p>ü", 3);

@@ -60,7 +60,7 @@ pub struct Hop {
     pub date: Option<i64>,
     /// `with ESMTPS`/`ESMTPSA`/a TLS version was recorded.
     pub tls: bool,
-    /// Whether mail-parser could parse the header at all.
+    /// Whether the header parsed at all (qmail's `(qmail 1 invoked by uid 0); date` counts).
     pub parsed: bool,
     /// The raw header value, unfolded and shortened for evidence.
     pub raw: String,
@@ -84,6 +84,8 @@ pub struct Part<'a> {
     pub kind: PartKind,
     /// Declared `type/subtype`, lower case (`application/octet-stream` if absent).
     pub content_type: String,
+    /// Declared charset, lower case.
+    pub charset: Option<String>,
     /// File name from Content-Disposition or Content-Type `name=`.
     pub filename: Option<&'a str>,
     /// Decoded bytes.
@@ -327,7 +329,7 @@ fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
             .filter(|d| d.is_valid())
             .map(|d| d.to_timestamp()),
         tls,
-        parsed: r.from.is_some() || r.by.is_some() || r.from_ip.is_some(),
+        parsed: true,
         raw,
     }
 }
@@ -344,6 +346,10 @@ fn collect_parts<'a>(msg: &'a mail_parser::Message<'_>, depth: usize, out: &mut 
             })
             .unwrap_or_default();
         let filename = part.attachment_name();
+        let charset = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .map(|c| c.trim().to_ascii_lowercase());
         let (kind, text) = match &part.body {
             PartType::Multipart(_) => continue,
             PartType::Text(t) if !is_attachment => (PartKind::Text, Some(t.as_ref())),
@@ -359,6 +365,7 @@ fn collect_parts<'a>(msg: &'a mail_parser::Message<'_>, depth: usize, out: &mut 
                         content_type
                     },
                     filename,
+                    charset: None,
                     data: nested.raw_message(),
                     text: None,
                     depth,
@@ -382,6 +389,7 @@ fn collect_parts<'a>(msg: &'a mail_parser::Message<'_>, depth: usize, out: &mut 
         out.push(Part {
             kind,
             content_type,
+            charset,
             filename,
             data: part.contents(),
             text,

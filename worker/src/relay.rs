@@ -96,9 +96,16 @@ pub fn trace(
     }
     reason.push_str(if position == 0 { "; the connecting peer" } else { "; first untrusted hop" });
     let (ip, hop) = chain[position];
+    // Without an envelope, a chain of only private hops is internal mail;
+    // with one, a private peer that is not a trusted relay cannot be right.
     let not_public = non_public_reason(ip).filter(|_| {
-        policy.trusted_relays.find(ip).is_none() && gateway.own_ips.find(ip).is_none()
+        peer_from_envelope
+            && policy.trusted_relays.find(ip).is_none()
+            && gateway.own_ips.find(ip).is_none()
     });
+    if not_public.is_none() && non_public_reason(ip).is_some() {
+        reason.push_str("; internal (no public hop)");
+    }
     Origin {
         ip: Some(ip),
         position,
@@ -170,6 +177,6 @@ mod tests {
         let only_private = [hop("127.0.0.1"), hop("10.9.9.9")];
         let o = trace(None, false, &only_private, &p.default, &p.gateway);
         assert_eq!(o.ip, Some("10.9.9.9".parse().unwrap()));
-        assert!(o.not_public.is_some());
+        assert!(o.not_public.is_none(), "internal mail is not flagged");
     }
 }

@@ -159,6 +159,8 @@ pub struct Record<'a> {
     pub route: Option<&'static str>,
     /// The winning score.
     pub score: Option<f32>,
+    /// Every non-zero per-disposition score.
+    pub scores: Option<&'a BTreeMap<Disposition, f32>>,
     /// Rule ids with weight.
     pub rules: Vec<&'a str>,
     /// Expected label, when labels were given.

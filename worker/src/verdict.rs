@@ -100,13 +100,24 @@ pub struct Scoring {
     pub disposition: Disposition,
 }
 
-/// Sums findings per disposition and picks the first disposition, in
-/// precedence order, whose score reaches its threshold. Dispositions in
+/// Sums findings per disposition, adds the configured spill, and picks the
+/// first disposition, in precedence order, whose score reaches its threshold. Dispositions in
 /// `exempt` (allow tiers) never win.
 pub fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> Scoring {
-    let mut scores = [0f32; 6];
+    let mut raw = [0f32; 6];
     for f in findings {
-        scores[f.disposition.index()] += f.weight;
+        raw[f.disposition.index()] += f.weight;
+    }
+    // Evidence for a stronger disposition also counts, scaled, towards
+    // weaker ones (a half-proven phish is at least suspicious).
+    let mut scores = raw;
+    for from in Disposition::ALL {
+        for to in Disposition::ALL {
+            let share = rules.engine.spill[from.index()][to.index()];
+            if share > 0.0 && raw[from.index()] > 0.0 {
+                scores[to.index()] += raw[from.index()] * share;
+            }
+        }
     }
     let disposition = Disposition::ALL
         .into_iter()

@@ -16,8 +16,13 @@ pub const CHECK: Check = Check {
 /// Rules this check reports (phrase lists add their own ids at load).
 pub const RULES: &[RuleSpec] = &[
     rule("CT_MIXED_SCRIPT_WORDS", Spam, 2.5, "words mixing scripts (Latin with Cyrillic/Greek look-alikes) to dodge filters"),
-    rule("CT_HTML_ONLY", Spam, 0.5, "HTML body without a plain-text alternative"),
+    rule("CT_HTML_ONLY", Spam, 1.0, "HTML body without a plain-text alternative"),
     rule("CT_EMPTY_BODY", Spam, 1.0, "no body text, no attachment"),
+    rule("CT_EXCLAMATIONS", Spam, 1.5, "ten or more exclamation marks"),
+    rule("CT_SHOUTING_LINES", Spam, 1.0, "three or more long lines in capitals"),
+    rule("CT_MONEY_AMOUNTS", Spam, 1.0, "three or more different money amounts"),
+    rule("CT_HTML_SHOUTING", Spam, 1.5, "big fonts or centred text in HTML"),
+    rule("CT_FLAGGED_CHARSET", Spam, 1.5, "body in a charset listed in lists.toml flagged_charsets"),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -44,6 +49,30 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     if !mixed.is_empty() {
         f.add("CT_MIXED_SCRIPT_WORDS", format!("words: {}", mixed.join(", ")));
     }
+    let bangs = text.matches('!').count();
+    if bangs >= 10 {
+        f.add("CT_EXCLAMATIONS", format!("{bangs} exclamation marks"));
+    }
+    let shouting = shouting_runs(text);
+    if shouting >= 3 {
+        f.add("CT_SHOUTING_LINES", format!("{shouting} long runs in capitals"));
+    }
+    let amounts = money_amounts(text);
+    if amounts.len() >= 3 {
+        f.add("CT_MONEY_AMOUNTS", format!("amounts: {}", amounts.into_iter().take(5).collect::<Vec<_>>().join(", ")));
+    }
+    if ctx.content.shouting_tags > 0 {
+        f.add("CT_HTML_SHOUTING", format!("{} big-font/center tags", ctx.content.shouting_tags));
+    }
+    if let Some(cs) = ctx
+        .parts
+        .iter()
+        .filter(|p| p.kind != crate::message::PartKind::Attachment)
+        .filter_map(|p| p.charset.as_deref())
+        .find(|cs| ctx.rules.lists.flagged_charsets.contains(*cs))
+    {
+        f.add("CT_FLAGGED_CHARSET", format!("charset {cs}"));
+    }
     if ctx.content.has_html && !ctx.content.has_text {
         f.add("CT_HTML_ONLY", "text/html without text/plain");
     }
@@ -56,6 +85,39 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         f.add("CT_EMPTY_BODY", "no body text and no attachment");
     }
     f.into_vec()
+}
+
+/// Runs of 20+ characters with at least 12 letters, all capitals (sentence-level shouting).
+fn shouting_runs(text: &str) -> usize {
+    text.split(['.', '!', '?', '\n'])
+        .filter(|chunk| {
+            let letters = chunk.chars().filter(|c| c.is_alphabetic()).count();
+            chunk.len() >= 20 && letters >= 12 && !chunk.chars().any(|c| c.is_lowercase())
+        })
+        .count()
+}
+
+/// Distinct `$12`, `$1,000.00`, `US$ 5` amounts.
+fn money_amounts(text: &str) -> std::collections::BTreeSet<&str> {
+    let mut out = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('$') {
+        let mut j = i + 1;
+        while j < bytes.len() && bytes[j] == b' ' && j < i + 2 {
+            j += 1;
+        }
+        let start = j;
+        while j < bytes.len() && (bytes[j].is_ascii_digit() || ((bytes[j] == b',' || bytes[j] == b'.') && j > start)) {
+            j += 1;
+        }
+        if j > start && bytes[start].is_ascii_digit() {
+            out.insert(text[i..j].trim_end_matches(['.', ',']));
+        }
+        if out.len() >= 20 {
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -72,5 +134,12 @@ mod tests {
         assert!(ids.contains(&"CT_MIXED_SCRIPT_WORDS"), "{ids:?}");
         assert!(ids.contains(&"CT_HTML_ONLY"), "{ids:?}");
         assert!(ids.iter().any(|i| i.starts_with("PH_")), "{ids:?}");
+    }
+
+    #[test]
+    fn shouting_and_money() {
+        assert_eq!(shouting_runs("THIS IS A VERY LOUD SENTENCE. quiet one. ANOTHER LOUD LINE HERE!"), 2);
+        let m = money_amounts("only $19.95, was $ 40, save $1,000. Not $ or $x");
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), vec!["$ 40", "$1,000", "$19.95"]);
     }
 }

@@ -31,6 +31,9 @@ pub const RULES: &[RuleSpec] = &[
     rule("HDR_NO_VISIBLE_RECIPIENT", Spam, 0.8, "no To/Cc address (undisclosed recipients)"),
     rule("HDR_SUBJECT_SHOUTING", Spam, 1.0, "subject mostly capitals or exclamation marks"),
     rule("HDR_MISSING_MIME_VERSION", Spam, 0.5, "MIME body without MIME-Version"),
+    rule("HDR_SUBJECT_ADV", Spam, 3.0, "subject marked as an advertisement (ADV:)"),
+    rule("HDR_SUBJECT_TRACKING_TAG", Spam, 1.5, "subject padded with spaces before a tracking token"),
+    rule("HDR_FROM_DIGITS", Spam, 0.8, "From local part is letters followed by a run of digits"),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -157,6 +160,37 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         let bangs = subject.matches('!').count();
         if (letters.len() >= 12 && upper * 10 >= letters.len() * 8) || bangs >= 3 {
             f.add("HDR_SUBJECT_SHOUTING", format!("Subject: {}", clip(subject, 80)));
+        }
+    }
+
+    if let Some(subject) = msg.subject() {
+        let t = subject.trim_start().to_ascii_uppercase();
+        if t.starts_with("ADV:") || t.starts_with("ADV ") || t.starts_with("[ADV]") || t.starts_with("ADV-") {
+            f.add("HDR_SUBJECT_ADV", format!("Subject: {}", clip(subject, 80)));
+        }
+        // Bulk tools pad the subject so the per-recipient token they append
+        // scrolls out of view: "Save now!            qkdjtq".
+        let trimmed = subject.trim_end();
+        let tail_start = trimmed.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let gap = trimmed[..tail_start].chars().rev().take_while(|c| c.is_whitespace()).count();
+        if gap >= 5 && tail_start < trimmed.len() && tail_start > gap {
+            let tail = &trimmed[tail_start..];
+            {
+                f.add("HDR_SUBJECT_TRACKING_TAG", format!("Subject ends `{}`", clip(tail, 30)));
+            }
+        }
+    }
+    if let Some(local) = msg
+        .from()
+        .first()
+        .and_then(|m| m.address.as_deref())
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(l, _)| l)
+    {
+        let digits = local.bytes().rev().take_while(|b| b.is_ascii_digit()).count();
+        let letters = &local[..local.len() - digits];
+        if digits >= 3 && letters.len() >= 3 && letters.bytes().all(|b| b.is_ascii_alphabetic()) {
+            f.add("HDR_FROM_DIGITS", format!("From local part `{local}`"));
         }
     }
 

@@ -88,6 +88,8 @@ pub struct Content {
     pub forms: Vec<html::Form>,
     /// Password inputs anywhere in HTML bodies.
     pub password_inputs: usize,
+    /// Big-font and `<center>` tags in HTML bodies.
+    pub shouting_tags: usize,
     /// Whether the text was cut at the size limit.
     pub truncated: bool,
     /// Whether any HTML body part exists.
@@ -146,6 +148,7 @@ impl Content {
                     }
                     c.forms.extend(doc.forms);
                     c.password_inputs += doc.password_inputs;
+                    c.shouting_tags += doc.shouting_tags;
                 }
                 PartKind::Attachment => {}
             }

@@ -89,6 +89,8 @@ pub struct ParallelConfig {
 pub struct EngineConfig {
     /// Per-disposition thresholds, indexed by [`Disposition::index`].
     pub thresholds: [f32; 6],
+    /// `spill[from][to]`: share of `from`'s score also counted for `to`.
+    pub spill: [[f32; 6]; 6],
     /// Stamping.
     pub stamp: StampConfig,
     /// Limits.
@@ -144,6 +146,8 @@ pub struct Lists {
     pub macro_extensions: HashSet<String>,
     /// Extensions of documents and images that attackers put before a dangerous one.
     pub decoy_extensions: HashSet<String>,
+    /// Body charsets scored `CT_FLAGGED_CHARSET` (set to your users' locales).
+    pub flagged_charsets: HashSet<String>,
 }
 
 /// `ip.toml`, compiled.
@@ -329,6 +333,8 @@ fn read(path: &Path) -> Result<String, RulesError> {
 struct EngineFile {
     thresholds: Spanned<BTreeMap<Disposition, f32>>,
     #[serde(default)]
+    spill: BTreeMap<Disposition, Spanned<BTreeMap<Disposition, f32>>>,
+    #[serde(default)]
     stamp: Option<StampConfig>,
     limits: Limits,
     parallel: ParallelConfig,
@@ -370,6 +376,23 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
             "NONE has no threshold: it is what is left when nothing else reaches one",
         ));
     }
+    let mut spill = [[0f32; 6]; 6];
+    for (from, tos) in &f.spill {
+        for (to, share) in tos.get_ref() {
+            if from.index() >= to.index() || *to == Disposition::None || !(0.0..=1.0).contains(share) {
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    tos.span().start,
+                    format!(
+                        "[spill] {from} -> {to} = {share}: spill goes from a disposition to a \
+                         later one in precedence order (not NONE), with a share between 0 and 1"
+                    ),
+                ));
+            }
+            spill[from.index()][to.index()] = *share;
+        }
+    }
     let stamp = f.stamp.unwrap_or(StampConfig {
         prefix: default_prefix(),
         area1_compat: false,
@@ -392,6 +415,7 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
     }
     Ok(EngineConfig {
         thresholds,
+        spill,
         stamp,
         limits: f.limits,
         parallel: f.parallel,
@@ -450,6 +474,7 @@ struct ListsFile {
     archive_extensions: Vec<String>,
     macro_extensions: Vec<String>,
     decoy_extensions: Vec<String>,
+    flagged_charsets: Vec<String>,
 }
 
 fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
@@ -482,6 +507,11 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
         archive_extensions: exts(f.archive_extensions),
         macro_extensions: exts(f.macro_extensions),
         decoy_extensions: exts(f.decoy_extensions),
+        flagged_charsets: f
+            .flagged_charsets
+            .into_iter()
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect(),
     })
 }
 
