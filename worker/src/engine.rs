@@ -238,6 +238,7 @@ impl Engine {
             findings.push(self.finding("ALLOW_IP", format!("origin IP in allow-listed {net}")));
             exempt.extend([Disposition::Spam, Disposition::Bulk]);
         }
+        verdict::apply_combos(&mut findings, rules);
         let scoring = verdict::score(&findings, rules, &exempt);
         base(findings, scoring.disposition, scoring.scores, false)
     }

@@ -35,6 +35,10 @@ pub struct HtmlDoc {
     pub password_inputs: usize,
     /// `<font size>` of 5+ (or +3 and more) and `<center>` tags: shouting markup.
     pub shouting_tags: usize,
+    /// `<img>` tags.
+    pub images: usize,
+    /// Elements styled invisible (display:none, visibility:hidden, font-size 0/1px).
+    pub hidden_elements: usize,
 }
 
 /// Scans at most `limit` bytes of `html`.
@@ -193,6 +197,21 @@ fn tag(
         if let Some(a) = anchor {
             a.text.push(' ');
         }
+    }
+    if !closing {
+        if let Some(style) = attr(&attrs, "style") {
+            let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+            if style.contains("display:none")
+                || style.contains("visibility:hidden")
+                || style.contains("font-size:0")
+                || style.contains("font-size:1px")
+            {
+                doc.hidden_elements += 1;
+            }
+        }
+    }
+    if name == "img" && !closing {
+        doc.images += 1;
     }
     if name == "img" {
         if let (Some(a), Some(alt)) = (anchor.as_mut(), attr(&attrs, "alt")) {

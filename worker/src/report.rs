@@ -19,11 +19,12 @@ pub enum Label {
 }
 
 impl Label {
-    /// Parses `MALICIOUS`…`NONE`, `spam` or `ham`.
+    /// Parses a disposition word (`SPAM` is exactly SPAM) or lower-case
+    /// `spam` / `ham` (the two-class labels of public corpora).
     pub fn parse(s: &str) -> Option<Label> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        match s.trim() {
             "spam" => Some(Label::Spam),
-            "ham" => Some(Label::Ham),
+            "ham" | "Ham" | "HAM" => Some(Label::Ham),
             other => Disposition::parse(other).map(Label::Exact),
         }
     }
@@ -431,6 +432,8 @@ mod tests {
         assert!(Label::Ham.accepts(Disposition::Bulk));
         assert!(!Label::Ham.accepts(Disposition::Spoof));
         assert_eq!(Label::parse("malicious"), Some(Label::Exact(Disposition::Malicious)));
+        assert_eq!(Label::parse("SPAM"), Some(Label::Exact(Disposition::Spam)));
+        assert_eq!(Label::parse("spam"), Some(Label::Spam));
         assert_eq!(Label::parse("junk"), None);
     }
 

@@ -145,10 +145,14 @@ pub fn find_in_text(text: &str, limit: usize) -> Vec<String> {
     finder
         .links(text)
         .map(|l| l.as_str())
-        .filter(|s| s.contains("://") || s.len() > 4 && s[..4].eq_ignore_ascii_case("www."))
+        .filter(|s| s.contains("://") || starts_with_www(s))
         .take(limit)
         .map(str::to_string)
         .collect()
+}
+
+fn starts_with_www(s: &str) -> bool {
+    s.len() > 4 && s.as_bytes()[..4].eq_ignore_ascii_case(b"www.")
 }
 
 /// If `text` (an anchor's visible text) reads as a URL or a bare domain, its host.
@@ -157,7 +161,7 @@ pub fn host_shown(text: &str) -> Option<Host> {
     if t.is_empty() || t.contains(char::is_whitespace) || !t.contains('.') {
         return None;
     }
-    let looks_like_url = t.contains("://") || t.len() > 4 && t[..4].eq_ignore_ascii_case("www.");
+    let looks_like_url = t.contains("://") || starts_with_www(t);
     let looks_like_domain = {
         let host = t.split('/').next().unwrap_or(t);
         let tld = host.rsplit('.').next().unwrap_or("");

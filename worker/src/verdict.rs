@@ -100,6 +100,25 @@ pub struct Scoring {
     pub disposition: Disposition,
 }
 
+/// Adds a finding for every combination rule whose ingredients fired.
+pub fn apply_combos(findings: &mut Vec<Finding>, rules: &Rules) {
+    let mut added = Vec::new();
+    for combo in &rules.combos {
+        let fired = |id: &str| findings.iter().any(|f| f.rule == id && f.weight != 0.0);
+        if let Some(why) = combo.matches(&fired) {
+            if let Some(score) = rules.score(&combo.id) {
+                added.push(Finding {
+                    rule: combo.id.clone(),
+                    disposition: score.disposition,
+                    weight: score.weight,
+                    evidence: format!("together: {}", why.join(" + ")),
+                });
+            }
+        }
+    }
+    findings.extend(added);
+}
+
 /// Sums findings per disposition, adds the configured spill, and picks the
 /// first disposition, in precedence order, whose score reaches its threshold. Dispositions in
 /// `exempt` (allow tiers) never win.

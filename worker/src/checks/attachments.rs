@@ -16,14 +16,14 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("ATT_DANGEROUS_EXT", Malicious, 8.0, "executable, script, shortcut or disk-image attachment"),
+    rule("ATT_DANGEROUS_EXT", Malicious, 10.0, "executable, script, shortcut or disk-image attachment"),
     rule("ATT_DOUBLE_EXT", Malicious, 6.0, "document-looking name hiding a dangerous extension (invoice.pdf.exe)"),
     rule("ATT_HIDDEN_EXECUTABLE", Malicious, 10.0, "executable bytes under a harmless name or type"),
     rule("ATT_TYPE_MISMATCH", Suspicious, 4.0, "declared type or extension disagrees with the bytes"),
-    rule("ATT_MACRO_OFFICE", Malicious, 6.0, "macro-enabled Office document"),
+    rule("ATT_MACRO_OFFICE", Malicious, 10.0, "macro-enabled Office document"),
     rule("ATT_ENCRYPTED_ARCHIVE", Suspicious, 5.0, "password-protected archive (contents cannot be scanned)"),
     rule("ATT_ENCRYPTED_ARCHIVE_PASSWORD", Malicious, 5.0, "encrypted archive with its password in the message"),
-    rule("ATT_ARCHIVE_DANGEROUS", Malicious, 8.0, "archive containing an executable or script"),
+    rule("ATT_ARCHIVE_DANGEROUS", Malicious, 10.0, "archive containing an executable or script"),
     rule("ATT_HTML_ATTACHMENT", Suspicious, 5.0, "HTML file attached"),
     rule("ATT_HTML_CREDENTIAL_FORM", Malicious, 10.0, "attached HTML page with a password form"),
 ];

@@ -22,6 +22,8 @@ pub const RULES: &[RuleSpec] = &[
     rule("CT_SHOUTING_LINES", Spam, 1.0, "three or more long lines in capitals"),
     rule("CT_MONEY_AMOUNTS", Spam, 1.0, "three or more different money amounts"),
     rule("CT_HTML_SHOUTING", Spam, 1.5, "big fonts or centred text in HTML"),
+    rule("CT_HIDDEN_TEXT", Spam, 1.5, "invisible HTML text (font-size 0/1px, display:none) to fool filters"),
+    rule("CT_IMAGE_MOSTLY", Spam, 2.0, "HTML that is an image with next to no text"),
     rule("CT_FLAGGED_CHARSET", Spam, 1.5, "body in a charset listed in lists.toml flagged_charsets"),
 ];
 
@@ -63,6 +65,15 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     }
     if ctx.content.shouting_tags > 0 {
         f.add("CT_HTML_SHOUTING", format!("{} big-font/center tags", ctx.content.shouting_tags));
+    }
+    if ctx.content.hidden_elements > 0 && !ctx.content.has_text {
+        f.add("CT_HIDDEN_TEXT", format!("{} invisible elements", ctx.content.hidden_elements));
+    }
+    if ctx.content.has_html && !ctx.content.has_text && ctx.content.images > 0 && ctx.content.html_text_len < 300 {
+        f.add(
+            "CT_IMAGE_MOSTLY",
+            format!("{} image(s), {} characters of text", ctx.content.images, ctx.content.html_text_len),
+        );
     }
     if let Some(cs) = ctx
         .parts

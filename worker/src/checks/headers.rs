@@ -2,7 +2,7 @@
 //! chain consistency, ratware signatures, RFC 2047 abuse, recipient counts.
 
 use super::{rule, Check, Context, Findings, RuleSpec};
-use crate::finding::Disposition::Spam;
+use crate::finding::Disposition::{Spam, Suspicious};
 use crate::finding::Finding;
 
 /// Registration.
@@ -34,6 +34,7 @@ pub const RULES: &[RuleSpec] = &[
     rule("HDR_SUBJECT_ADV", Spam, 3.0, "subject marked as an advertisement (ADV:)"),
     rule("HDR_SUBJECT_TRACKING_TAG", Spam, 1.5, "subject padded with spaces before a tracking token"),
     rule("HDR_FROM_DIGITS", Spam, 0.8, "From local part is letters followed by a run of digits"),
+    rule("HDR_FORGED_MUA", Suspicious, 5.0, "mail client retired long before the message's date (forged X-Mailer)"),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -134,6 +135,17 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
 
+    // A mailer that stopped shipping years before the Date is a costume.
+    if let (Some(mailer), Some(date)) = (msg.header_raw("X-Mailer"), msg.date()) {
+        let retired = RETIRED_MAILERS
+            .iter()
+            .find(|(name, _)| mailer.contains(name))
+            .filter(|(_, last)| date > *last + 3 * 365 * 86_400);
+        if retired.is_some() {
+            f.add("HDR_FORGED_MUA", format!("X-Mailer {} on mail dated {}", clip(mailer.trim(), 60), year_of(date)));
+        }
+    }
+
     // Encoded-word abuse
     if let Some(evidence) = encoded_word_abuse(ctx) {
         f.add("HDR_ENCODED_WORD_ABUSE", evidence);
@@ -171,7 +183,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         // Bulk tools pad the subject so the per-recipient token they append
         // scrolls out of view: "Save now!            qkdjtq".
         let trimmed = subject.trim_end();
-        let tail_start = trimmed.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let tail_start = trimmed
+            .char_indices()
+            .rfind(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let gap = trimmed[..tail_start].chars().rev().take_while(|c| c.is_whitespace()).count();
         if gap >= 5 && tail_start < trimmed.len() && tail_start > gap {
             let tail = &trimmed[tail_start..];
@@ -200,6 +215,19 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         f.add("HDR_MISSING_MIME_VERSION", "multipart Content-Type without MIME-Version");
     }
     f.into_vec()
+}
+
+/// Mail clients and the Unix time of their last release (roughly).
+const RETIRED_MAILERS: &[(&str, i64)] = &[
+    ("Outlook Express", 1_230_768_000),  // 2009
+    ("Windows Mail 6.0", 1_262_304_000), // 2010
+    ("Windows Live Mail", 1_483_228_800), // 2017
+    ("Eudora", 1_167_609_600),           // 2007
+    ("Netscape", 1_199_145_600),         // 2008
+];
+
+fn year_of(ts: i64) -> i64 {
+    1970 + ts.div_euclid(31_556_952)
 }
 
 /// Encoded words that decode to plain ASCII (nothing to encode: hiding from

@@ -90,6 +90,12 @@ pub struct Content {
     pub password_inputs: usize,
     /// Big-font and `<center>` tags in HTML bodies.
     pub shouting_tags: usize,
+    /// `<img>` tags in HTML bodies.
+    pub images: usize,
+    /// Invisible elements in HTML bodies.
+    pub hidden_elements: usize,
+    /// Visible text length of the HTML bodies.
+    pub html_text_len: usize,
     /// Whether the text was cut at the size limit.
     pub truncated: bool,
     /// Whether any HTML body part exists.
@@ -122,7 +128,7 @@ impl Content {
                     c.text.push(' ');
                     c.text.push_str(&html::fold_whitespace(body));
                     for raw in url::find_in_text(body, limits.max_urls) {
-                        if c.links.len() < limits.max_urls && seen.insert(raw.clone()) {
+                        if c.links.len() < limits.max_urls && seen.insert((raw.clone(), String::new())) {
                             c.links.push(Link {
                                 url: Url::parse(&raw),
                                 anchor_text: None,
@@ -137,7 +143,10 @@ impl Content {
                     c.text.push(' ');
                     c.text.push_str(&doc.text);
                     for a in doc.anchors {
-                        if c.links.len() < limits.max_urls && seen.insert(a.href.clone()) {
+                        // Keyed with the anchor text: the same URL shown as
+                        // another domain in HTML must not hide behind its
+                        // plain-text twin.
+                        if c.links.len() < limits.max_urls && seen.insert((a.href.clone(), a.text.clone())) {
                             c.links.push(Link {
                                 url: Url::parse(&a.href),
                                 anchor_text: Some(a.text),
@@ -149,6 +158,9 @@ impl Content {
                     c.forms.extend(doc.forms);
                     c.password_inputs += doc.password_inputs;
                     c.shouting_tags += doc.shouting_tags;
+                    c.images += doc.images;
+                    c.hidden_elements += doc.hidden_elements;
+                    c.html_text_len += doc.text.len();
                 }
                 PartKind::Attachment => {}
             }

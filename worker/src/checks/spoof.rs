@@ -4,7 +4,7 @@
 //! and protected domains claimed from outside their authorized ranges.
 
 use super::{rule, Check, Context, Findings, RuleSpec};
-use crate::finding::Disposition::{None as Info, Spoof, Suspicious};
+use crate::finding::Disposition::{Malicious, None as Info, Spoof, Suspicious};
 use crate::finding::Finding;
 use crate::message::address_domain;
 use crate::rules::{confusable_skeleton, policy::normalize_name, ProtectedDomain};
@@ -21,12 +21,14 @@ pub const CHECK: Check = Check {
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
     rule("SPOOF_FROM_ENVELOPE_MISMATCH", Spoof, 1.0, "header From and envelope MAIL FROM are different organisations"),
-    rule("SPOOF_REPLY_TO_FREEMAIL", Suspicious, 3.0, "Reply-To diverts answers to a free-mail account of another organisation"),
+    rule("SPOOF_REPLY_TO_FREEMAIL", Suspicious, 5.0, "Reply-To diverts answers to a free-mail account of another organisation"),
     rule("SPOOF_REPLY_TO_OTHER_DOMAIN", Suspicious, 1.0, "Reply-To is another organisation"),
-    rule("SPOOF_DISPLAY_NAME_ADDRESS", Spoof, 4.0, "display name shows an address of another domain"),
+    rule("SPOOF_DISPLAY_NAME_ADDRESS", Spoof, 6.0, "display name shows an address of another domain"),
     rule("SPOOF_VIP_DISPLAY_NAME", Spoof, 6.0, "display name of a protected VIP, sent from outside"),
     rule("SPOOF_LOOKALIKE_DOMAIN", Spoof, 6.0, "sender domain looks like a protected domain"),
-    rule("SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED", Spoof, 8.0, "claims a protected domain from outside its authorized sender ranges"),
+    rule("SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED", Spoof, 8.0, "header From claims a protected domain from outside its authorized sender ranges"),
+    rule("SPOOF_ENVELOPE_PROTECTED_DOMAIN", Spoof, 3.0, "MAIL FROM claims a protected domain from outside its authorized sender ranges"),
+    rule("SPOOF_BRAND_DISPLAY_NAME", Malicious, 4.0, "display name of a well-known brand on mail from an unrelated domain"),
     rule("SPOOF_FREEMAIL_ORG_NAME", Spoof, 2.0, "free-mail sender using a protected organisation's name"),
     rule("INFO_SPOOF_ALLOWED", Info, 0.0, "a spoof allow pair (domain, range) matched"),
 ];
@@ -114,6 +116,15 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                         ),
                     );
                 }
+                if let Some((brand, _)) = ctx.rules.lists.brands.iter().find(|(brand, domains)| {
+                    format!(" {normalized} ").contains(&format!(" {brand} "))
+                        && !domains.iter().any(|d| fo.eq_ignore_ascii_case(org_domain(d)))
+                }) {
+                    f.add(
+                        "SPOOF_BRAND_DISPLAY_NAME",
+                        format!("display name `{name}` names {brand}, sent from {fo}"),
+                    );
+                }
                 if ctx.rules.lists.freemail.contains(fo) {
                     let org = ctx.policy.domain.split('.').next().unwrap_or("");
                     if org.len() >= 4 && normalized.split(' ').any(|w| w == org) {
@@ -166,8 +177,13 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                 {
                     continue;
                 }
+                let rule = if what == "From" {
+                    "SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED"
+                } else {
+                    "SPOOF_ENVELOPE_PROTECTED_DOMAIN"
+                };
                 f.add(
-                    "SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED",
+                    rule,
                     format!(
                         "{what} claims {domain} (protected: {}) but origin {ip} is outside its authorized senders",
                         owner.domain

@@ -18,16 +18,16 @@ pub const CHECK: Check = Check {
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
     rule("URL_TEXT_HREF_MISMATCH", Suspicious, 5.0, "link text shows one domain, the link goes to another"),
-    rule("URL_IP_LITERAL", Malicious, 4.0, "link to a bare IP address"),
+    rule("URL_IP_LITERAL", Suspicious, 5.0, "link to a bare IP address"),
     rule("URL_PUNYCODE_HOST", Suspicious, 2.0, "link host in punycode (xn--)"),
     rule("URL_MIXED_SCRIPT_HOST", Malicious, 5.0, "link host mixes scripts (homoglyph attack)"),
-    rule("URL_SHORTENER", Suspicious, 2.5, "link through a URL shortener"),
+    rule("URL_SHORTENER", Suspicious, 5.0, "link through a URL shortener"),
     rule("URL_FREE_HOSTING", Suspicious, 3.0, "link to free web hosting often used for phishing pages"),
     rule("URL_BLOCKED_DOMAIN", Malicious, 10.0, "link to a block-listed domain"),
     rule("URL_USERINFO_TRICK", Malicious, 5.0, "link with a domain-like user part before @"),
     rule("URL_LOOKALIKE_DOMAIN", Malicious, 5.0, "link host looks like a protected domain"),
     rule("URL_FORM_PASSWORD", Malicious, 7.0, "HTML form asking for a password inside the message"),
-    rule("URL_FORM_EXTERNAL", Suspicious, 2.0, "HTML form posting to an external site"),
+    rule("URL_FORM_EXTERNAL", Suspicious, 5.0, "HTML form posting to an external site"),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {

@@ -11,12 +11,15 @@
 //! | `lists.toml` | free-mail, shorteners, hosting, extensions, ratware, ESPs |
 //! | `phrases.toml` | weighted phrase lists ([`phrases`]) |
 //! | `ip.toml` | global allow and block CIDR lists |
+//! | `combos.toml` | combination rules: findings that together mean more ([`combos`]) |
 
 mod error;
+pub mod combos;
 pub mod phrases;
 pub mod policy;
 
 pub use error::RulesError;
+pub use combos::Combo;
 pub use phrases::PhraseList;
 pub use policy::{DomainPolicy, Mode, PolicySet, SenderList};
 
@@ -148,6 +151,8 @@ pub struct Lists {
     pub decoy_extensions: HashSet<String>,
     /// Body charsets scored `CT_FLAGGED_CHARSET` (set to your users' locales).
     pub flagged_charsets: HashSet<String>,
+    /// Brand names (normalised words) and the domains that may use them.
+    pub brands: Vec<(String, Vec<String>)>,
 }
 
 /// `ip.toml`, compiled.
@@ -187,6 +192,8 @@ pub struct Rules {
     pub ip: IpLists,
     /// Protected domains for lookalike checks.
     pub protected: Vec<ProtectedDomain>,
+    /// Combination rules applied by the scoring pass (combos.toml).
+    pub combos: Vec<Combo>,
     scores: HashMap<String, Score>,
 }
 
@@ -264,6 +271,9 @@ impl Rules {
             apply_score_overrides(&scores_path, &read(&scores_path)?, &mut scores)?;
         }
 
+        let combos_path = dir.join("combos.toml");
+        let combos = combos::parse(&combos_path, &read(&combos_path)?, &mut scores)?;
+
         let protected = policy
             .domains()
             .map(|p| protected_domain(&p.domain))
@@ -276,6 +286,7 @@ impl Rules {
             phrases,
             ip,
             protected,
+            combos,
             scores,
         })
     }
@@ -475,6 +486,7 @@ struct ListsFile {
     macro_extensions: Vec<String>,
     decoy_extensions: Vec<String>,
     flagged_charsets: Vec<String>,
+    brands: BTreeMap<String, Vec<String>>,
 }
 
 fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
@@ -511,6 +523,14 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
             .flagged_charsets
             .into_iter()
             .map(|c| c.trim().to_ascii_lowercase())
+            .collect(),
+        brands: f
+            .brands
+            .into_iter()
+            .map(|(name, domains)| {
+                let domains = domains.into_iter().map(|d| d.to_ascii_lowercase()).collect();
+                (policy::normalize_name(&name), domains)
+            })
             .collect(),
     })
 }

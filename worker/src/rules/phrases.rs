@@ -49,7 +49,8 @@ impl PhraseList {
     pub fn scan(&self, text: &str) -> Option<PhraseHits<'_>> {
         let mut seen = vec![false; self.phrases.len()];
         let bytes = text.as_bytes();
-        for m in self.automaton.find_iter(text) {
+        // Overlapping: "urgent wire" must not hide "wire transfer".
+        for m in self.automaton.find_overlapping_iter(text) {
             let before = m.start().checked_sub(1).map(|i| bytes[i]);
             let after = bytes.get(m.end()).copied();
             if before.is_some_and(is_word_byte) || after.is_some_and(is_word_byte) {
@@ -137,7 +138,7 @@ pub fn parse(path: &Path, src: &str) -> Result<Vec<PhraseList>, RulesError> {
         }
         let automaton = AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
+            .match_kind(MatchKind::Standard)
             .build(&phrases)
             .map_err(|e| RulesError::at(path, src, at, e.to_string()))?;
         out.push(PhraseList {
