@@ -43,7 +43,9 @@ fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send
                     name: e.path().map(|p| p.display().to_string()).unwrap_or_default(),
                     bytes: Err(format!("cannot read: {e}")),
                 })),
-                Ok(e) if e.file_type().is_file() => {
+                // Links are not followed into directories, but a linked
+                // message is read (and a dangling one reported).
+                Ok(e) if e.file_type().is_file() || e.file_type().is_symlink() => {
                     let p = e.path();
                     match kind(p) {
                         Some(Kind::Mbox) => Box::new(mbox(p, max_bytes)),

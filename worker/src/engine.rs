@@ -158,11 +158,11 @@ impl Engine {
         if prepared.origin.ip.is_some() {
             findings.push(self.finding("INFO_ORIGIN_IP", prepared.origin.reason.clone()));
         }
-        let base = |findings: Vec<Finding>, disposition: Disposition, scores: [f32; 6], force_quarantine: bool| Verdict {
+        let base = |findings: Vec<Finding>, disposition: Disposition, scores: [f64; 6], force_quarantine: bool| Verdict {
             disposition,
             route: verdict::route(disposition, policy, journal, force_quarantine),
             score: if disposition == Disposition::None {
-                scores.iter().cloned().fold(0.0, f32::max)
+                scores.iter().cloned().fold(0.0, f64::max)
             } else {
                 scores[disposition.index()]
             },

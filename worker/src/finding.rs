@@ -76,7 +76,7 @@ pub struct Finding {
     /// The disposition this finding's weight adds to.
     pub disposition: Disposition,
     /// Weight from the rules (shipped default or `rules/scores.toml`).
-    pub weight: f32,
+    pub weight: f64,
     /// Human-readable evidence: what was seen, where.
     pub evidence: String,
 }

@@ -159,9 +159,9 @@ pub struct Record<'a> {
     /// The route.
     pub route: Option<&'static str>,
     /// The winning score.
-    pub score: Option<f32>,
+    pub score: Option<f64>,
     /// Every non-zero per-disposition score.
-    pub scores: Option<&'a BTreeMap<Disposition, f32>>,
+    pub scores: Option<&'a BTreeMap<Disposition, f64>>,
     /// Rule ids with weight.
     pub rules: Vec<&'a str>,
     /// Expected label, when labels were given.

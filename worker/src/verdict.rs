@@ -49,9 +49,9 @@ pub struct Verdict {
     /// Deliver, quarantine or detect-only.
     pub route: Route,
     /// Score of the chosen disposition (of the highest one for NONE).
-    pub score: f32,
+    pub score: f64,
     /// Every non-zero per-disposition score.
-    pub scores: BTreeMap<Disposition, f32>,
+    pub scores: BTreeMap<Disposition, f64>,
     /// Bulk level 0–9 (the BULK score, rounded and clamped).
     pub bulk_level: u8,
     /// Everything the checks found, in check order.
@@ -95,7 +95,7 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scoring {
     /// Sums indexed by [`Disposition::index`].
-    pub scores: [f32; 6],
+    pub scores: [f64; 6],
     /// The winner.
     pub disposition: Disposition,
 }
@@ -123,7 +123,7 @@ pub fn apply_combos(findings: &mut Vec<Finding>, rules: &Rules) {
 /// first disposition, in precedence order, whose score reaches its threshold. Dispositions in
 /// `exempt` (allow tiers) never win.
 pub fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> Scoring {
-    let mut raw = [0f32; 6];
+    let mut raw = [0f64; 6];
     for f in findings {
         raw[f.disposition.index()] += f.weight;
     }
@@ -162,12 +162,12 @@ pub fn route(disposition: Disposition, policy: &DomainPolicy, journal: bool, for
 }
 
 /// Bulk level 0–9 from the BULK score.
-pub fn bulk_level(scores: &[f32; 6]) -> u8 {
+pub fn bulk_level(scores: &[f64; 6]) -> u8 {
     scores[Disposition::Bulk.index()].round().clamp(0.0, 9.0) as u8
 }
 
 /// Non-zero scores as a map, rounded to 2 decimals for stable output.
-pub fn score_map(scores: &[f32; 6]) -> BTreeMap<Disposition, f32> {
+pub fn score_map(scores: &[f64; 6]) -> BTreeMap<Disposition, f64> {
     Disposition::ALL
         .into_iter()
         .filter(|d| scores[d.index()] != 0.0)

@@ -82,7 +82,7 @@ mod tests {
         let m = "From: news@brand.example\r\nTo: a@contoso.com\r\nSubject: Deals\r\nList-Unsubscribe: <https://brand.example/u>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\nFeedback-ID: 1:2:3:esp\r\nX-SG-EID: abc\r\n\r\nhi\r\n";
         let f = run(&CHECK, m, Envelope::default());
         assert_eq!(ids(&f), vec!["BULK_LIST_UNSUBSCRIBE", "BULK_ONE_CLICK", "BULK_PRECEDENCE", "BULK_FEEDBACK_ID", "BULK_ESP"]);
-        let total: f32 = f.iter().map(|x| x.weight).sum();
+        let total: f64 = f.iter().map(|x| x.weight).sum();
         assert!(total >= 5.0);
     }
 }

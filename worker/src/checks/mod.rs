@@ -32,7 +32,7 @@ pub struct RuleSpec {
     /// Default disposition.
     pub disposition: Disposition,
     /// Default weight.
-    pub weight: f32,
+    pub weight: f64,
     /// What it means, for `mailsift rules` and the README.
     pub description: &'static str,
 }
@@ -224,7 +224,7 @@ impl<'r> Findings<'r> {
 
     /// Reports `rule` with its configured weight times `factor` (e.g. the
     /// summed weights of the phrases a list matched).
-    pub fn add_scaled(&mut self, rule: &str, factor: f32, evidence: impl Into<String>) {
+    pub fn add_scaled(&mut self, rule: &str, factor: f64, evidence: impl Into<String>) {
         let (disposition, weight) = match self.rules.score(rule) {
             Some(s) => (s.disposition, s.weight * factor),
             None => {
@@ -255,7 +255,7 @@ impl<'r> Findings<'r> {
 pub(crate) const fn rule(
     id: &'static str,
     disposition: Disposition,
-    weight: f32,
+    weight: f64,
     description: &'static str,
 ) -> RuleSpec {
     RuleSpec {

@@ -50,7 +50,7 @@ impl Combo {
 #[serde(deny_unknown_fields)]
 struct ComboFile {
     disposition: Disposition,
-    weight: f32,
+    weight: f64,
     #[serde(default)]
     description: String,
     all: Vec<Spanned<String>>,

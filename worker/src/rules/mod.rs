@@ -39,7 +39,7 @@ pub struct Score {
     /// Where the weight goes.
     pub disposition: Disposition,
     /// How much one hit weighs (checks may scale it, e.g. phrase lists).
-    pub weight: f32,
+    pub weight: f64,
     /// What the rule means.
     pub description: String,
 }
@@ -91,9 +91,9 @@ pub struct ParallelConfig {
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Per-disposition thresholds, indexed by [`Disposition::index`].
-    pub thresholds: [f32; 6],
+    pub thresholds: [f64; 6],
     /// `spill[from][to]`: share of `from`'s score also counted for `to`.
-    pub spill: [[f32; 6]; 6],
+    pub spill: [[f64; 6]; 6],
     /// Stamping.
     pub stamp: StampConfig,
     /// Limits.
@@ -302,7 +302,7 @@ impl Rules {
     }
 
     /// The threshold of a disposition.
-    pub fn threshold(&self, d: Disposition) -> f32 {
+    pub fn threshold(&self, d: Disposition) -> f64 {
         self.engine.thresholds[d.index()]
     }
 }
@@ -342,9 +342,9 @@ fn read(path: &Path) -> Result<String, RulesError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EngineFile {
-    thresholds: Spanned<BTreeMap<Disposition, f32>>,
+    thresholds: Spanned<BTreeMap<Disposition, f64>>,
     #[serde(default)]
-    spill: BTreeMap<Disposition, Spanned<BTreeMap<Disposition, f32>>>,
+    spill: BTreeMap<Disposition, Spanned<BTreeMap<Disposition, f64>>>,
     #[serde(default)]
     stamp: Option<StampConfig>,
     limits: Limits,
@@ -354,7 +354,7 @@ struct EngineFile {
 fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
     let f: EngineFile = toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
     let at = f.thresholds.span().start;
-    let mut thresholds = [f32::INFINITY; 6];
+    let mut thresholds = [f64::INFINITY; 6];
     for d in Disposition::ALL {
         if d == Disposition::None {
             continue;
@@ -387,7 +387,7 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
             "NONE has no threshold: it is what is left when nothing else reaches one",
         ));
     }
-    let mut spill = [[0f32; 6]; 6];
+    let mut spill = [[0f64; 6]; 6];
     for (from, tos) in &f.spill {
         for (to, share) in tos.get_ref() {
             if from.index() >= to.index() || *to == Disposition::None || !(0.0..=1.0).contains(share) {
@@ -436,7 +436,7 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScoreOverride {
-    weight: Option<f32>,
+    weight: Option<f64>,
     disposition: Option<Disposition>,
 }
 

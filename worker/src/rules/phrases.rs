@@ -28,17 +28,17 @@ pub struct PhraseList {
     /// What the list is about.
     pub description: String,
     /// Most the list adds to one message.
-    pub cap: f32,
+    pub cap: f64,
     automaton: AhoCorasick,
     phrases: Vec<String>,
-    weights: Vec<f32>,
+    weights: Vec<f64>,
 }
 
 /// What a list found in a text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhraseHits<'a> {
     /// Sum of the weights of distinct phrases found, capped.
-    pub weight: f32,
+    pub weight: f64,
     /// The distinct phrases found, in pattern order.
     pub phrases: Vec<&'a str>,
 }
@@ -93,8 +93,8 @@ struct ListFile {
     disposition: Disposition,
     #[serde(default)]
     description: String,
-    cap: f32,
-    phrases: BTreeMap<String, f32>,
+    cap: f64,
+    phrases: BTreeMap<String, f64>,
 }
 
 /// Parses and compiles `phrases.toml`.
@@ -128,7 +128,7 @@ pub fn parse(path: &Path, src: &str) -> Result<Vec<PhraseList>, RulesError> {
                 format!("list `{}` needs phrases and a positive cap", id.get_ref()),
             ));
         }
-        let (phrases, weights): (Vec<String>, Vec<f32>) = list
+        let (phrases, weights): (Vec<String>, Vec<f64>) = list
             .phrases
             .into_iter()
             .map(|(p, w)| (p.split_whitespace().collect::<Vec<_>>().join(" "), w))
