@@ -1,1 +1,162 @@
-fn main() {}
+//! Criterion benchmarks: parsing, content extraction, each check, and whole
+//! classification, on the public tuning set when it is installed
+//! (`scripts/fetch-public-corpus.sh`) and on the project corpus otherwise.
+//!
+//! `cargo bench --bench classify` (add `-- --quick` for a short run).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use mailsift::checks::{Content, CHECKS};
+use mailsift::corpus;
+use mailsift::message::ParsedMessage;
+use mailsift::{Engine, Envelope, Rules};
+use rayon::prelude::*;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn messages() -> Vec<Vec<u8>> {
+    let public = root().join("corpus/public");
+    let source = if public.is_dir() {
+        public
+    } else {
+        root().join("corpus")
+    };
+    let msgs: Vec<Vec<u8>> = corpus::messages(vec![source.clone()], 64 << 20)
+        .filter_map(|i| i.bytes.ok())
+        .collect();
+    eprintln!(
+        "benchmark corpus: {} messages from {}",
+        msgs.len(),
+        source.display()
+    );
+    msgs
+}
+
+fn engine(parallel_checks_above: Option<usize>) -> Engine {
+    let mut rules = Rules::load(&root().join("rules")).expect("rules");
+    if let Some(n) = parallel_checks_above {
+        rules.engine.parallel.checks_in_parallel_above_bytes = n;
+    }
+    Engine::new(Arc::new(rules))
+}
+
+fn bench(c: &mut Criterion) {
+    let msgs = messages();
+    let total_bytes: usize = msgs.iter().map(Vec::len).sum();
+    let engine = engine(None);
+
+    let mut g = c.benchmark_group("corpus");
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.sample_size(10);
+    g.bench_function("parse", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(ParsedMessage::parse(m).map(|p| p.parts().len()).ok());
+            }
+        })
+    });
+    g.bench_function("classify/sequential", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(engine.classify(m, None));
+            }
+        })
+    });
+    // Two ways to use more cores: messages in parallel, or the checks of
+    // each message in parallel (threshold 0 = always).
+    g.bench_function("classify/messages-in-parallel", |b| {
+        b.iter(|| {
+            msgs.par_iter().for_each(|m| {
+                black_box(engine.classify(m, None));
+            })
+        })
+    });
+    let checks_parallel = self::engine(Some(0));
+    g.bench_function("classify/checks-in-parallel", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(checks_parallel.classify(m, None));
+            }
+        })
+    });
+    g.finish();
+
+    // Per stage, timing only the stage (setup excluded), averaged per message.
+    let mut g = c.benchmark_group("stage");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("content-extract", |b| {
+        let mut i = 0;
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let m = &msgs[i % msgs.len()];
+                i += 1;
+                let Ok(msg) = ParsedMessage::parse(m) else {
+                    continue;
+                };
+                let parts = msg.parts();
+                let t = Instant::now();
+                black_box(Content::extract(&msg, &parts, engine.rules()));
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+    for check in CHECKS {
+        g.bench_function(format!("check/{}", check.name), |b| {
+            let mut i = 0;
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let m = &msgs[i % msgs.len()];
+                    i += 1;
+                    engine.with_context(m, Envelope::default(), |ctx| {
+                        let t = Instant::now();
+                        black_box((check.run)(ctx));
+                        spent += t.elapsed();
+                    });
+                }
+                spent
+            })
+        });
+    }
+    g.finish();
+
+    // One large message: where splitting a message's checks could pay off.
+    let big = msgs
+        .iter()
+        .max_by_key(|m| m.len())
+        .cloned()
+        .unwrap_or_default();
+    let mut large = Vec::new();
+    while large.len() < 2 << 20 {
+        large.extend_from_slice(&big);
+    }
+    let mut g = c.benchmark_group("large-message");
+    g.throughput(Throughput::Bytes(large.len() as u64));
+    g.sample_size(10);
+    g.bench_function("checks-sequential", |b| {
+        b.iter_batched(
+            || (),
+            |_| black_box(engine.classify(&large, None)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("checks-parallel", |b| {
+        b.iter_batched(
+            || (),
+            |_| black_box(checks_parallel.classify(&large, None)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    eprintln!("corpus bytes: {total_bytes}");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -23,12 +23,9 @@ pub struct Item {
 /// - any other file: one message.
 ///
 /// Messages over `max_bytes` are reported as errors without being held in memory.
-pub fn messages(paths: &[PathBuf], max_bytes: usize) -> impl Iterator<Item = Item> + Send {
+pub fn messages(paths: Vec<PathBuf>, max_bytes: usize) -> impl Iterator<Item = Item> + Send {
     let max_bytes = max_bytes.max(1);
-    paths
-        .to_vec()
-        .into_iter()
-        .flat_map(move |p| expand(&p, max_bytes))
+    paths.into_iter().flat_map(move |p| expand(&p, max_bytes))
 }
 
 fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send> {
@@ -37,25 +34,30 @@ fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send
             .follow_links(false)
             .sort_by_file_name()
             .into_iter();
-        Box::new(walker.flat_map(move |entry| -> Box<dyn Iterator<Item = Item> + Send> {
-            match entry {
-                Err(e) => Box::new(std::iter::once(Item {
-                    name: e.path().map(|p| p.display().to_string()).unwrap_or_default(),
-                    bytes: Err(format!("cannot read: {e}")),
-                })),
-                // Links are not followed into directories, but a linked
-                // message is read (and a dangling one reported).
-                Ok(e) if e.file_type().is_file() || e.file_type().is_symlink() => {
-                    let p = e.path();
-                    match kind(p) {
-                        Some(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
-                        Some(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
-                        None => Box::new(std::iter::empty()),
+        Box::new(
+            walker.flat_map(move |entry| -> Box<dyn Iterator<Item = Item> + Send> {
+                match entry {
+                    Err(e) => Box::new(std::iter::once(Item {
+                        name: e
+                            .path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        bytes: Err(format!("cannot read: {e}")),
+                    })),
+                    // Links are not followed into directories, but a linked
+                    // message is read (and a dangling one reported).
+                    Ok(e) if e.file_type().is_file() || e.file_type().is_symlink() => {
+                        let p = e.path();
+                        match kind(p) {
+                            Some(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
+                            Some(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
+                            None => Box::new(std::iter::empty()),
+                        }
                     }
+                    Ok(_) => Box::new(std::iter::empty()),
                 }
-                Ok(_) => Box::new(std::iter::empty()),
-            }
-        }))
+            }),
+        )
     } else if looks_like_mbox(path) {
         Box::new(mbox(path, max_bytes))
     } else {
@@ -90,7 +92,10 @@ fn kind(path: &Path) -> Option<Kind> {
 }
 
 fn looks_like_mbox(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("mbox" | "mbx") => true,
         Some("eml") => false,
@@ -205,7 +210,9 @@ impl MboxReader {
         if too_big {
             return Some((
                 self.index,
-                Err(format!("message is over the {max_bytes}-byte message limit")),
+                Err(format!(
+                    "message is over the {max_bytes}-byte message limit"
+                )),
             ));
         }
         Some((self.index, Ok(body)))
@@ -217,7 +224,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mailsift-corpus-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("mailsift-corpus-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -228,10 +236,13 @@ mod tests {
         let dir = tmp("mbox");
         let p = dir.join("a.mbox");
         std::fs::write(&p, "From a@b Mon Jan 1 00:00:00 2024\nSubject: 1\n\n>From here\n\nFrom c@d Mon Jan 1 00:00:00 2024\nSubject: 2\n\nx\n").unwrap();
-        let items: Vec<Item> = messages(&[p], 1 << 20).collect();
+        let items: Vec<Item> = messages(vec![p], 1 << 20).collect();
         assert_eq!(items.len(), 2);
         assert!(items[0].name.ends_with("a.mbox#1"));
-        assert_eq!(items[0].bytes.as_ref().unwrap(), b"Subject: 1\n\nFrom here\n\n");
+        assert_eq!(
+            items[0].bytes.as_ref().unwrap(),
+            b"Subject: 1\n\nFrom here\n\n"
+        );
         assert_eq!(items[1].bytes.as_ref().unwrap(), b"Subject: 2\n\nx\n");
     }
 
@@ -246,11 +257,18 @@ mod tests {
         std::fs::write(dir.join("x.eml"), "Subject: a\n\nb\n").unwrap();
         std::fs::write(dir.join("big.eml"), vec![b'a'; 100]).unwrap();
         std::fs::write(dir.join("labels.csv"), "path,label\n").unwrap();
-        let items: Vec<Item> = messages(&[dir.clone()], 50).collect();
-        let names: Vec<String> = items.iter().map(|i| i.name.replace(&dir.display().to_string(), "")).collect();
+        let items: Vec<Item> = messages(vec![dir.clone()], 50).collect();
+        let names: Vec<String> = items
+            .iter()
+            .map(|i| i.name.replace(&dir.display().to_string(), ""))
+            .collect();
         assert_eq!(names, vec!["/big.eml", "/md/cur/1:2,S", "/x.eml"]);
         assert!(items[0].bytes.is_err());
-        let missing: Vec<Item> = messages(&[dir.join("nope.eml")], 50).collect();
-        assert!(missing[0].bytes.as_ref().unwrap_err().contains("cannot read"));
+        let missing: Vec<Item> = messages(vec![dir.join("nope.eml")], 50).collect();
+        assert!(missing[0]
+            .bytes
+            .as_ref()
+            .unwrap_err()
+            .contains("cannot read"));
     }
 }

@@ -86,16 +86,27 @@ impl Engine {
         }
     }
 
-    /// Runs a single check as `classify` would, for unit tests and benches.
+    /// Runs a single check as `classify` would, for unit tests.
     pub fn run_single_check(&self, check: &Check, raw: &[u8], envelope: Envelope) -> Vec<Finding> {
-        let Ok(msg) = ParsedMessage::parse(strip_mbox_line(raw)) else {
-            return Vec::new();
-        };
+        self.with_context(raw, envelope, |ctx| (check.run)(ctx))
+            .unwrap_or_default()
+    }
+
+    /// Builds the context the checks see (parse, envelope, origin, content)
+    /// and hands it to `f`; `None` if the bytes are not a message. For
+    /// tests and benchmarks that look at one stage at a time.
+    pub fn with_context<R>(
+        &self,
+        raw: &[u8],
+        envelope: Envelope,
+        f: impl FnOnce(&Context<'_>) -> R,
+    ) -> Option<R> {
+        let msg = ParsedMessage::parse(strip_mbox_line(raw)).ok()?;
         let prepared = self.prepare(&msg, envelope);
         let parts = msg.parts();
         let content = Content::extract(&msg, &parts, &self.rules);
         let ctx = prepared.context(&msg, &parts, &content, &self.rules);
-        (check.run)(&ctx)
+        Some(f(&ctx))
     }
 
     fn classify_inner(
@@ -158,7 +169,10 @@ impl Engine {
         if prepared.origin.ip.is_some() {
             findings.push(self.finding("INFO_ORIGIN_IP", prepared.origin.reason.clone()));
         }
-        let base = |findings: Vec<Finding>, disposition: Disposition, scores: [f64; 6], force_quarantine: bool| Verdict {
+        let base = |findings: Vec<Finding>,
+                    disposition: Disposition,
+                    scores: [f64; 6],
+                    force_quarantine: bool| Verdict {
             disposition,
             route: verdict::route(disposition, policy, journal, force_quarantine),
             score: if disposition == Disposition::None {
@@ -249,7 +263,13 @@ impl Engine {
         f.into_vec().remove(0)
     }
 
-    fn error_verdict(&self, envelope: Envelope, journal: bool, findings: Vec<Finding>, error: String) -> Verdict {
+    fn error_verdict(
+        &self,
+        envelope: Envelope,
+        journal: bool,
+        findings: Vec<Finding>,
+        error: String,
+    ) -> Verdict {
         let rules = &*self.rules;
         let policy = envelope
             .rcpt_to
@@ -290,7 +310,10 @@ impl Engine {
             .and_then(|ip| rules.policy.outbound_tenant(ip));
         let (direction, policy, outbound_violation) = match tenant {
             Some(tenant_domains) => {
-                let from_domain = msg.from().first().and_then(|m| m.domain().map(str::to_string));
+                let from_domain = msg
+                    .from()
+                    .first()
+                    .and_then(|m| m.domain().map(str::to_string));
                 let owned = |d: &str| {
                     tenant_domains
                         .iter()
@@ -325,7 +348,13 @@ impl Engine {
                 (Direction::Inbound, policy, None)
             }
         };
-        let origin = relay::trace(envelope.peer_ip, peer_given, &hops, policy, &rules.policy.gateway);
+        let origin = relay::trace(
+            envelope.peer_ip,
+            peer_given,
+            &hops,
+            policy,
+            &rules.policy.gateway,
+        );
         Prepared {
             envelope,
             notes,

@@ -34,7 +34,9 @@ impl Envelope {
 
     /// True for the null sender `<>` (bounces, auto-replies).
     pub fn is_null_sender(&self) -> bool {
-        self.mail_from.as_deref().is_some_and(|m| m.trim().is_empty())
+        self.mail_from
+            .as_deref()
+            .is_some_and(|m| m.trim().is_empty())
     }
 
     /// Fills missing fields from the message's headers and returns one note
@@ -45,12 +47,16 @@ impl Envelope {
         if self.peer_ip.is_none() {
             if let Some(ip) = top.and_then(|h| h.from_ip) {
                 self.peer_ip = Some(ip);
-                notes.push(format!("peer IP {ip} taken from the topmost Received header"));
+                notes.push(format!(
+                    "peer IP {ip} taken from the topmost Received header"
+                ));
             }
         }
         if self.helo.is_none() {
             if let Some(helo) = top.and_then(|h| h.helo.clone()) {
-                notes.push(format!("HELO `{helo}` taken from the topmost Received header"));
+                notes.push(format!(
+                    "HELO `{helo}` taken from the topmost Received header"
+                ));
                 self.helo = Some(helo);
             }
         }
@@ -69,7 +75,8 @@ impl Envelope {
             let delivered: Vec<String> = msg
                 .headers()
                 .filter(|(n, _)| {
-                    n.eq_ignore_ascii_case("Delivered-To") || n.eq_ignore_ascii_case("X-Original-To")
+                    n.eq_ignore_ascii_case("Delivered-To")
+                        || n.eq_ignore_ascii_case("X-Original-To")
                 })
                 .map(|(_, v)| v.trim().trim_matches(['<', '>']).to_ascii_lowercase())
                 .filter(|v| address_domain(v).is_some())

@@ -179,12 +179,12 @@ fn tag(
                 doc.shouting_tags += 1;
             }
         }
-        ("input", false) => {
-            if attr(&attrs, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) {
-                doc.password_inputs += 1;
-                if let Some(f) = form {
-                    f.password = true;
-                }
+        ("input", false)
+            if attr(&attrs, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) =>
+        {
+            doc.password_inputs += 1;
+            if let Some(f) = form {
+                f.password = true;
             }
         }
         _ => {}
@@ -200,7 +200,11 @@ fn tag(
     }
     if !closing {
         if let Some(style) = attr(&attrs, "style") {
-            let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+            let style: String = style
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
             if style.contains("display:none")
                 || style.contains("visibility:hidden")
                 || style.contains("font-size:0")
@@ -236,7 +240,9 @@ fn attributes(html: &str, mut i: usize) -> (Vec<(String, &str)>, usize) {
             return (attrs, i + 1);
         }
         let name_start = i;
-        while i < bytes.len() && !matches!(bytes[i], b'=' | b'>' | b' ' | b'\t' | b'\r' | b'\n' | b'/') {
+        while i < bytes.len()
+            && !matches!(bytes[i], b'=' | b'>' | b' ' | b'\t' | b'\r' | b'\n' | b'/')
+        {
             i += 1;
         }
         let name = html[name_start..i].to_ascii_lowercase();
@@ -314,7 +320,9 @@ pub fn decode_entities(s: &str) -> String {
                 "apos" => Some('\''),
                 "nbsp" => Some(' '),
                 _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                    u32::from_str_radix(&ent[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
                 }
                 _ if ent.starts_with('#') => ent[1..].parse::<u32>().ok().and_then(char::from_u32),
                 _ => None,
@@ -338,6 +346,9 @@ pub fn decode_entities(s: &str) -> String {
 
 /// Collapses whitespace runs (including NBSP and zero-width characters) to one space.
 pub fn fold_whitespace(s: &str) -> String {
+    if s.is_ascii() {
+        return fold_ascii_whitespace(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -354,9 +365,40 @@ pub fn fold_whitespace(s: &str) -> String {
     out
 }
 
+/// The ASCII-only fast path of [`fold_whitespace`].
+fn fold_ascii_whitespace(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut space = false;
+    for &b in s.as_bytes() {
+        if b.is_ascii_whitespace() || b == 0x0b {
+            space = true;
+        } else {
+            if space && !out.is_empty() {
+                out.push(b' ');
+            }
+            space = false;
+            out.push(b);
+        }
+    }
+    // Only ASCII bytes were copied.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_paths_agree() {
+        for s in ["  a \t b\r\n\nc  ", "x", "", "\u{a0}a\u{200b}b  c"] {
+            let slow: String = s
+                .split(|c: char| c.is_whitespace() || c == '\u{200b}')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(fold_whitespace(s), slow, "{s:?}");
+        }
+    }
 
     #[test]
     fn anchors_forms_and_text() {
@@ -379,7 +421,17 @@ mod tests {
 
     #[test]
     fn broken_html_terminates() {
-        for s in ["<a href=\"x", "<", "<<<>>>", "<!-- never closed", "<script>", "&#99999999;", "<a\u{e9}>", "&nbsp; 01 \u{201c}51\u{201d}", "&\u{8cfc}\u{8cb7}\u{9999};"] {
+        for s in [
+            "<a href=\"x",
+            "<",
+            "<<<>>>",
+            "<!-- never closed",
+            "<script>",
+            "&#99999999;",
+            "<a\u{e9}>",
+            "&nbsp; 01 \u{201c}51\u{201d}",
+            "&\u{8cfc}\u{8cb7}\u{9999};",
+        ] {
             let _ = scan(s, 1 << 20);
         }
         let doc = scan("é<p>ü", 3);

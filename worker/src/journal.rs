@@ -100,7 +100,10 @@ pub fn unwrap(msg: &ParsedMessage<'_>) -> Result<JournalReport, JournalError> {
 }
 
 fn clean(s: &str) -> String {
-    s.trim().trim_matches(['<', '>']).trim().to_ascii_lowercase()
+    s.trim()
+        .trim_matches(['<', '>'])
+        .trim()
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]

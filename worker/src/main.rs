@@ -13,7 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "mailsift", version, about = "Email security classification: check, replay and (later) the AMQP worker")]
+#[command(
+    name = "mailsift",
+    version,
+    about = "Email security classification: check, replay and (later) the AMQP worker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,7 +110,8 @@ fn main() {
 
 fn load_engine(dir: Option<PathBuf>) -> Result<Engine> {
     let dir = dir.unwrap_or_else(Rules::default_dir);
-    let rules = Rules::load(&dir).with_context(|| format!("unusable rules in {}", dir.display()))?;
+    let rules =
+        Rules::load(&dir).with_context(|| format!("unusable rules in {}", dir.display()))?;
     Ok(Engine::new(Arc::new(rules)))
 }
 
@@ -114,7 +119,8 @@ fn check(args: CheckArgs) -> Result<()> {
     let engine = load_engine(args.rules)?;
     let raw = if args.file == Path::new("-") {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .context("reading standard input")?;
         buf
     } else {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
@@ -147,19 +153,42 @@ fn check(args: CheckArgs) -> Result<()> {
             writeln!(out, "disposition: {}", verdict.disposition)?;
             writeln!(out, "route:       {}", verdict.route.as_str())?;
             writeln!(out, "score:       {:.2}", verdict.score)?;
-            let scores: Vec<String> = verdict.scores.iter().map(|(d, s)| format!("{d}={s:.2}")).collect();
+            let scores: Vec<String> = verdict
+                .scores
+                .iter()
+                .map(|(d, s)| format!("{d}={s:.2}"))
+                .collect();
             writeln!(out, "scores:      {}", scores.join(" "))?;
             writeln!(out, "bulk level:  {}", verdict.bulk_level)?;
-            writeln!(out, "policy:      {} ({}, region {}, {:?})", verdict.policy_domain, verdict.mode.as_str(), verdict.region, verdict.direction)?;
+            writeln!(
+                out,
+                "policy:      {} ({}, region {}, {:?})",
+                verdict.policy_domain,
+                verdict.mode.as_str(),
+                verdict.region,
+                verdict.direction
+            )?;
             if let Some(o) = verdict.origin.as_ref().filter(|o| o.ip.is_some()) {
-                writeln!(out, "origin:      {} ({})", o.ip.map(|i| i.to_string()).unwrap_or_default(), o.reason)?;
+                writeln!(
+                    out,
+                    "origin:      {} ({})",
+                    o.ip.map(|i| i.to_string()).unwrap_or_default(),
+                    o.reason
+                )?;
             }
             if let Some(e) = &verdict.error {
                 writeln!(out, "error:       {e}")?;
             }
             writeln!(out, "findings:")?;
             for f in &verdict.findings {
-                writeln!(out, "  {:+6.2} {:<10} {:<34} {}", f.weight, f.disposition.as_str(), f.rule, f.evidence)?;
+                writeln!(
+                    out,
+                    "  {:+6.2} {:<10} {:<34} {}",
+                    f.weight,
+                    f.disposition.as_str(),
+                    f.rule,
+                    f.evidence
+                )?;
             }
         }
     }
@@ -177,7 +206,9 @@ fn replay(args: ReplayArgs) -> Result<()> {
             bail!("{}: no such file or directory", p.display());
         }
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
@@ -201,7 +232,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
     let write_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let with_labels = labels.is_some();
     let mut summary = pool.install(|| {
-        corpus::messages(&args.paths, max_bytes)
+        corpus::messages(args.paths.clone(), max_bytes)
             .par_bridge()
             .fold(
                 || Summary::new(with_labels),
@@ -265,7 +296,9 @@ fn replay(args: ReplayArgs) -> Result<()> {
     });
     progress.finish_and_clear();
     if let Some(out) = out {
-        let mut w = out.into_inner().map_err(|_| anyhow::anyhow!("output writer poisoned"))?;
+        let mut w = out
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("output writer poisoned"))?;
         w.flush().context("writing --out")?;
     }
     if let Some(e) = write_error.into_inner().ok().flatten() {
@@ -287,7 +320,13 @@ fn list_rules(dir: Option<PathBuf>) -> Result<()> {
     let engine = load_engine(dir)?;
     let mut out = std::io::stdout().lock();
     for (id, s) in engine.rules().scores() {
-        writeln!(out, "{id:<38} {:<10} {:>6.2}  {}", s.disposition.as_str(), s.weight, s.description)?;
+        writeln!(
+            out,
+            "{id:<38} {:<10} {:>6.2}  {}",
+            s.disposition.as_str(),
+            s.weight,
+            s.description
+        )?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! touches this file only.
 
 use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// How deep we follow `message/rfc822` parts (mail-parser itself stops at 3).
@@ -101,6 +102,9 @@ pub struct Part<'a> {
 /// A parsed message. Borrows the raw bytes; cheap accessors on top.
 pub struct ParsedMessage<'x> {
     inner: mail_parser::Message<'x>,
+    /// Top-level (name, raw value) pairs, sliced once: checks ask for
+    /// headers by name many times per message.
+    headers: Vec<(Cow<'x, str>, Cow<'x, str>)>,
 }
 
 impl<'x> ParsedMessage<'x> {
@@ -119,7 +123,27 @@ impl<'x> ParsedMessage<'x> {
         if inner.parts.is_empty() || inner.parts[0].headers.is_empty() {
             return Err(ParseError::NotEmail);
         }
-        Ok(ParsedMessage { inner })
+        let headers = inner.parts[0]
+            .headers
+            .iter()
+            .map(|h| {
+                // One entry per parsed header, so indices line up with
+                // mail-parser's list. Lossy, not skipped: a From with one
+                // bad byte is still a From.
+                let field = raw
+                    .get(h.offset_field as usize..h.offset_start as usize)
+                    .unwrap_or_default();
+                let name = match memchr::memchr(b':', field) {
+                    Some(colon) => String::from_utf8_lossy(trim_bytes(&field[..colon])),
+                    None => Cow::Owned(h.name.as_str().to_string()),
+                };
+                let value = raw
+                    .get(h.offset_start as usize..h.offset_end as usize)
+                    .unwrap_or_default();
+                (name, String::from_utf8_lossy(value))
+            })
+            .collect();
+        Ok(ParsedMessage { inner, headers })
     }
 
     /// The raw bytes this message was parsed from.
@@ -136,9 +160,10 @@ impl<'x> ParsedMessage<'x> {
             .unwrap_or(0)
     }
 
-    /// Top-level header fields as (name, raw value), in order.
+    /// Top-level header fields as (name, raw value), in order. Invalid
+    /// UTF-8 is replaced, never dropped.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.inner.headers_raw()
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// How many top-level headers carry this name (ASCII case-insensitive).
@@ -216,15 +241,13 @@ impl<'x> ParsedMessage<'x> {
 
     /// Received headers, newest first.
     pub fn received(&self) -> Vec<Hop> {
-        let parsed = self.inner.parts[0]
+        self.inner.parts[0]
             .headers
             .iter()
-            .filter(|h| h.name.as_str().eq_ignore_ascii_case("Received"));
-        let raws = self
-            .headers()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("Received"))
-            .map(|(_, v)| v);
-        parsed.zip(raws).map(|(h, raw)| hop(&h.value, raw)).collect()
+            .zip(&self.headers)
+            .filter(|(h, _)| h.name == HeaderName::Received)
+            .map(|(h, (_, raw))| hop(&h.value, raw))
+            .collect()
     }
 
     /// Every leaf part, depth-first, following attached messages up to a
@@ -261,6 +284,18 @@ fn starts_with_header_field(raw: &[u8]) -> bool {
     }
 }
 
+fn trim_bytes(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
+    &b[start..end]
+}
+
 fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
     let Some(address) = address else {
         return Vec::new();
@@ -268,7 +303,10 @@ fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
     address
         .iter()
         .map(|a| Mailbox {
-            name: a.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            name: a
+                .name()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
             address: a.address().map(normalize_address),
         })
         .collect()
@@ -284,10 +322,11 @@ fn normalize_address(addr: &str) -> String {
 }
 
 fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
-    let raw: String = raw
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut end = raw.len().min(600);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    let raw: String = crate::html::fold_whitespace(&raw[..end])
         .chars()
         .take(300)
         .collect();
@@ -317,11 +356,15 @@ fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
         helo: host(&r.helo).or_else(|| host(&r.from)),
         // Postfix and others write `(unknown [ip])` when reverse DNS fails;
         // `unknown` is no domain token to mail-parser, so look for it here.
-        rdns: r.from_iprev.as_ref().map(|s| s.to_ascii_lowercase()).or_else(|| {
-            raw.to_ascii_lowercase()
-                .contains("(unknown [")
-                .then(|| "unknown".to_string())
-        }),
+        rdns: r
+            .from_iprev
+            .as_ref()
+            .map(|s| s.to_ascii_lowercase())
+            .or_else(|| {
+                raw.to_ascii_lowercase()
+                    .contains("(unknown [")
+                    .then(|| "unknown".to_string())
+            }),
         by: host(&r.by),
         date: r
             .date
@@ -426,6 +469,9 @@ mod tests {
             ParsedMessage::parse(b"\x00\x01\x02 binary").err(),
             Some(ParseError::NotEmail)
         );
-        assert_eq!(ParsedMessage::parse(b"  \r\n").err(), Some(ParseError::Empty));
+        assert_eq!(
+            ParsedMessage::parse(b"  \r\n").err(),
+            Some(ParseError::Empty)
+        );
     }
 }

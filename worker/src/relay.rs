@@ -48,7 +48,11 @@ pub fn trace(
     if let (true, Some(ip)) = (peer_from_envelope, peer_ip) {
         chain.push((ip, None));
     }
-    for (i, ip) in hops.iter().enumerate().filter_map(|(i, h)| h.from_ip.map(|ip| (i, ip))) {
+    for (i, ip) in hops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.from_ip.map(|ip| (i, ip)))
+    {
         // The edge may or may not have written its own Received line.
         if chain.len() == 1 && peer_from_envelope && chain[0].0 == ip {
             chain[0].1 = Some(i);
@@ -78,7 +82,10 @@ pub fn trace(
         } else if let Some(net) = gateway.own_ips.find(ip) {
             skipped.push(format!("{ip} is this gateway ({net})"));
         } else if !peer_from_envelope && non_public_reason(ip).is_some() {
-            skipped.push(format!("{ip} internal ({})", non_public_reason(ip).unwrap_or("")));
+            skipped.push(format!(
+                "{ip} internal ({})",
+                non_public_reason(ip).unwrap_or("")
+            ));
         } else {
             break;
         }
@@ -86,15 +93,25 @@ pub fn trace(
     }
     let mut reason = format!("hop {} of {}", position + 1, chain.len());
     if policy.hops > 0 {
-        reason.push_str(&format!("; skipped {skip} configured hop(s) for {}", policy.domain));
+        reason.push_str(&format!(
+            "; skipped {skip} configured hop(s) for {}",
+            policy.domain
+        ));
         if policy.hops > skip {
-            reason.push_str(&format!(" (wanted {}, chain too short: took the oldest)", policy.hops));
+            reason.push_str(&format!(
+                " (wanted {}, chain too short: took the oldest)",
+                policy.hops
+            ));
         }
     }
     if !skipped.is_empty() {
         reason.push_str(&format!("; skipped {}", skipped.join(", ")));
     }
-    reason.push_str(if position == 0 { "; the connecting peer" } else { "; first untrusted hop" });
+    reason.push_str(if position == 0 {
+        "; the connecting peer"
+    } else {
+        "; first untrusted hop"
+    });
     let (ip, hop) = chain[position];
     // Without an envelope, a chain of only private hops is internal mail;
     // with one, a private peer that is not a trusted relay cannot be right.
@@ -142,12 +159,22 @@ mod tests {
     fn skips_configured_hops_and_trusted_relays() {
         let p = policies();
         let f = p.for_domain("f.com").unwrap();
-        let hops = [hop("104.47.1.1"), hop("40.107.3.3"), hop("2a01:111:f400::5"), hop("185.1.2.3"), hop("10.0.0.5")];
+        let hops = [
+            hop("104.47.1.1"),
+            hop("40.107.3.3"),
+            hop("2a01:111:f400::5"),
+            hop("185.1.2.3"),
+            hop("10.0.0.5"),
+        ];
         let o = trace(None, false, &hops, f, &p.gateway);
         assert_eq!(o.ip, Some("185.1.2.3".parse().unwrap()));
         assert_eq!(o.position, 3);
         assert_eq!(o.hop, Some(3));
-        assert!(o.reason.contains("trusted relay 40.107.0.0/16"), "{}", o.reason);
+        assert!(
+            o.reason.contains("trusted relay 40.107.0.0/16"),
+            "{}",
+            o.reason
+        );
         assert!(o.not_public.is_none());
     }
 
@@ -155,7 +182,13 @@ mod tests {
     fn envelope_peer_is_hop_zero_and_deduplicated() {
         let p = policies();
         let hops = [hop("185.1.2.3"), hop("10.0.0.5")];
-        let o = trace(Some("185.1.2.3".parse().unwrap()), true, &hops, &p.default, &p.gateway);
+        let o = trace(
+            Some("185.1.2.3".parse().unwrap()),
+            true,
+            &hops,
+            &p.default,
+            &p.gateway,
+        );
         assert_eq!(o.position, 0);
         assert_eq!(o.chain.len(), 2);
         assert_eq!(o.hop, Some(0));
@@ -164,7 +197,13 @@ mod tests {
     #[test]
     fn private_peer_from_envelope_is_flagged() {
         let p = policies();
-        let o = trace(Some("10.1.1.1".parse().unwrap()), true, &[], &p.default, &p.gateway);
+        let o = trace(
+            Some("10.1.1.1".parse().unwrap()),
+            true,
+            &[],
+            &p.default,
+            &p.gateway,
+        );
         assert!(o.not_public.is_some());
     }
 

@@ -241,7 +241,10 @@ impl Summary {
             .dispositions
             .entry(verdict.disposition.as_str().to_string())
             .or_default() += 1;
-        *self.routes.entry(verdict.route.as_str().to_string()).or_default() += 1;
+        *self
+            .routes
+            .entry(verdict.route.as_str().to_string())
+            .or_default() += 1;
         for id in verdict.reasons() {
             *self.rules.entry(id.to_string()).or_default() += 1;
         }
@@ -265,7 +268,8 @@ impl Summary {
     fn add_error_sample(&mut self, name: &str, error: &str) {
         self.errors += 1;
         if self.error_samples.len() < 50 {
-            self.error_samples.push((name.to_string(), error.to_string()));
+            self.error_samples
+                .push((name.to_string(), error.to_string()));
         }
     }
 
@@ -302,7 +306,10 @@ impl Summary {
             });
             stats.support += 1;
             stats.correct += ok as u64;
-            let is_ham = matches!(label, Label::Ham | Label::Exact(Disposition::None | Disposition::Bulk));
+            let is_ham = matches!(
+                label,
+                Label::Ham | Label::Exact(Disposition::None | Disposition::Bulk)
+            );
             has_ham |= is_ham;
             if is_ham && matches!(d, Disposition::Malicious | Disposition::Spam) {
                 ham_fp += 1;
@@ -316,8 +323,12 @@ impl Summary {
                 .iter()
                 .filter(|(l, d)| match label {
                     Some(Label::Exact(c)) => *d == c,
-                    Some(Label::Spam) => Label::Spam.accepts(*d) && matches!(l, Label::Spam | Label::Ham),
-                    Some(Label::Ham) => Label::Ham.accepts(*d) && matches!(l, Label::Spam | Label::Ham),
+                    Some(Label::Spam) => {
+                        Label::Spam.accepts(*d) && matches!(l, Label::Spam | Label::Ham)
+                    }
+                    Some(Label::Ham) => {
+                        Label::Ham.accepts(*d) && matches!(l, Label::Spam | Label::Ham)
+                    }
                     None => false,
                 })
                 .count() as u64;
@@ -391,10 +402,20 @@ impl Summary {
                     let _ = write!(s, " {:>10}", row.get(d.as_str()).copied().unwrap_or(0));
                 }
                 let c = &classes[label];
-                let _ = writeln!(s, " {:>7.1}% {:>8.1}%", c.recall * 100.0, c.precision * 100.0);
+                let _ = writeln!(
+                    s,
+                    " {:>7.1}% {:>8.1}%",
+                    c.recall * 100.0,
+                    c.precision * 100.0
+                );
             }
             if let Some(a) = self.accuracy {
-                let _ = writeln!(s, "\naccuracy: {:.1}% of {} labelled", a * 100.0, self.pairs.len());
+                let _ = writeln!(
+                    s,
+                    "\naccuracy: {:.1}% of {} labelled",
+                    a * 100.0,
+                    self.pairs.len()
+                );
             }
             if let Some(fp) = self.ham_quarantine_false_positives {
                 let _ = writeln!(s, "ham quarantined as MALICIOUS or SPAM: {fp}");
@@ -431,7 +452,10 @@ mod tests {
         assert!(!Label::Spam.accepts(Disposition::Bulk));
         assert!(Label::Ham.accepts(Disposition::Bulk));
         assert!(!Label::Ham.accepts(Disposition::Spoof));
-        assert_eq!(Label::parse("malicious"), Some(Label::Exact(Disposition::Malicious)));
+        assert_eq!(
+            Label::parse("malicious"),
+            Some(Label::Exact(Disposition::Malicious))
+        );
         assert_eq!(Label::parse("SPAM"), Some(Label::Exact(Disposition::Spam)));
         assert_eq!(Label::parse("spam"), Some(Label::Spam));
         assert_eq!(Label::parse("junk"), None);

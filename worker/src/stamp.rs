@@ -69,7 +69,13 @@ fn fold(head: &str, items: &[&str]) -> String {
 /// Printable ASCII only: header values must not smuggle CR/LF or 8-bit.
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -83,7 +89,10 @@ pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 512);
     out.extend_from_slice(from_line);
     for line in header_lines(verdict, cfg) {
-        out.extend_from_slice(line.replace("\r\n", std::str::from_utf8(eol).unwrap_or("\r\n")).as_bytes());
+        out.extend_from_slice(
+            line.replace("\r\n", std::str::from_utf8(eol).unwrap_or("\r\n"))
+                .as_bytes(),
+        );
         out.extend_from_slice(eol);
     }
     let strip = |name: &[u8]| {
@@ -161,7 +170,10 @@ fn starts_with_ci(name: &[u8], prefix: &[u8]) -> bool {
 }
 
 fn trim_ascii_end(b: &[u8]) -> &[u8] {
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
     &b[..end]
 }
 

@@ -39,19 +39,32 @@ impl Url {
     pub fn parse(raw: &str) -> Url {
         let raw = raw.trim();
         let (scheme, rest) = match raw.find("://") {
-            Some(p) if p > 0 && raw[..p].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') => {
+            Some(p)
+                if p > 0
+                    && raw[..p].bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.'
+                    }) =>
+            {
                 (raw[..p].to_ascii_lowercase(), &raw[p + 3..])
             }
             _ => match raw.split_once(':') {
-                Some((s, _)) if s.eq_ignore_ascii_case("mailto") || s.eq_ignore_ascii_case("tel") || s.eq_ignore_ascii_case("data") || s.eq_ignore_ascii_case("javascript") => {
-                    return Url { raw: raw.to_string(), scheme: s.to_ascii_lowercase(), host: None, userinfo: None };
+                Some((s, _))
+                    if s.eq_ignore_ascii_case("mailto")
+                        || s.eq_ignore_ascii_case("tel")
+                        || s.eq_ignore_ascii_case("data")
+                        || s.eq_ignore_ascii_case("javascript") =>
+                {
+                    return Url {
+                        raw: raw.to_string(),
+                        scheme: s.to_ascii_lowercase(),
+                        host: None,
+                        userinfo: None,
+                    };
                 }
                 _ => ("http".to_string(), raw),
             },
         };
-        let authority_end = rest
-            .find(['/', '?', '#', '\\'])
-            .unwrap_or(rest.len());
+        let authority_end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
         let authority = &rest[..authority_end];
         let (userinfo, hostport) = match authority.rfind('@') {
             Some(at) => (Some(authority[..at].to_string()), &authority[at + 1..]),
@@ -157,7 +170,9 @@ fn starts_with_www(s: &str) -> bool {
 
 /// If `text` (an anchor's visible text) reads as a URL or a bare domain, its host.
 pub fn host_shown(text: &str) -> Option<Host> {
-    let t = text.trim().trim_matches(|c: char| c == '<' || c == '>' || c == '"' || c == '\'');
+    let t = text
+        .trim()
+        .trim_matches(|c: char| c == '<' || c == '>' || c == '"' || c == '\'');
     if t.is_empty() || t.contains(char::is_whitespace) || !t.contains('.') {
         return None;
     }
@@ -191,11 +206,23 @@ mod tests {
         assert_eq!(u.scheme, "https");
         assert_eq!(u.host, Some(Host::Domain("login.example.com".into())));
         assert_eq!(u.userinfo.as_deref(), Some("User"));
-        assert_eq!(Url::parse("http://[2001:db8::1]/").host, Some(Host::Ip("2001:db8::1".parse().unwrap())));
-        assert_eq!(Url::parse("http://3232235777/").host, Some(Host::Ip("192.168.1.1".parse().unwrap())));
-        assert_eq!(Url::parse("http://0xC0.0xA8.1.1/").host, Some(Host::Ip("192.168.1.1".parse().unwrap())));
+        assert_eq!(
+            Url::parse("http://[2001:db8::1]/").host,
+            Some(Host::Ip("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            Url::parse("http://3232235777/").host,
+            Some(Host::Ip("192.168.1.1".parse().unwrap()))
+        );
+        assert_eq!(
+            Url::parse("http://0xC0.0xA8.1.1/").host,
+            Some(Host::Ip("192.168.1.1".parse().unwrap()))
+        );
         assert_eq!(Url::parse("mailto:a@b.c").host, None);
-        assert_eq!(Url::parse("http://www.paypal.com.evil.tk").domain(), Some("www.paypal.com.evil.tk"));
+        assert_eq!(
+            Url::parse("http://www.paypal.com.evil.tk").domain(),
+            Some("www.paypal.com.evil.tk")
+        );
     }
 
     #[test]
@@ -206,7 +233,10 @@ mod tests {
 
     #[test]
     fn shown_hosts() {
-        assert_eq!(host_shown("www.paypal.com"), Some(Host::Domain("www.paypal.com".into())));
+        assert_eq!(
+            host_shown("www.paypal.com"),
+            Some(Host::Domain("www.paypal.com".into()))
+        );
         assert_eq!(host_shown("Click here"), None);
         assert_eq!(host_shown("Version 2.0"), None);
     }

@@ -151,7 +151,12 @@ pub fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> Sco
 
 /// Where the message goes. `force_quarantine` is for mail that must never be
 /// delivered whatever the policy says (unscannable input, relay abuse).
-pub fn route(disposition: Disposition, policy: &DomainPolicy, journal: bool, force_quarantine: bool) -> Route {
+pub fn route(
+    disposition: Disposition,
+    policy: &DomainPolicy,
+    journal: bool,
+    force_quarantine: bool,
+) -> Route {
     if journal || policy.mode == Mode::Journal {
         Route::DetectOnly
     } else if force_quarantine || policy.quarantines(disposition) {

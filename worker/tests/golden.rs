@@ -11,7 +11,8 @@ use serde_json::json;
 use std::path::Path;
 
 fn labelled() -> Vec<(String, String)> {
-    let csv = std::fs::read_to_string(common::root().join("corpus/labels.csv")).expect("corpus/labels.csv");
+    let csv = std::fs::read_to_string(common::root().join("corpus/labels.csv"))
+        .expect("corpus/labels.csv");
     csv.lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
@@ -42,7 +43,9 @@ fn corpus_matches_golden_verdicts() {
     let mut diffs = Vec::new();
     for (rel, _) in labelled() {
         let message = common::root().join("corpus").join(&rel);
-        let golden = common::root().join("corpus/golden").join(format!("{rel}.json"));
+        let golden = common::root()
+            .join("corpus/golden")
+            .join(format!("{rel}.json"));
         let actual = verdict_json(&message);
         if bless {
             std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
@@ -58,10 +61,17 @@ fn corpus_matches_golden_verdicts() {
             }
         };
         if expected != actual {
-            diffs.push(format!("{rel}:\n  expected {expected}\n  actual   {actual}"));
+            diffs.push(format!(
+                "{rel}:\n  expected {expected}\n  actual   {actual}"
+            ));
         }
     }
-    assert!(diffs.is_empty(), "{} golden verdicts changed:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} golden verdicts changed:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 /// The bar: ≥ 95 % exactly right, and no NONE/BULK message comes
@@ -90,7 +100,11 @@ fn corpus_accuracy_bar() {
         }
     }
     assert!(total >= 60, "corpus has only {total} labelled messages");
-    assert!(right * 100 >= total * 95, "{right}/{total} right; wrong:\n{}", wrong.join("\n"));
+    assert!(
+        right * 100 >= total * 95,
+        "{right}/{total} right; wrong:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

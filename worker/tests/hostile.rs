@@ -33,8 +33,15 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 fn shared_robustness_corpus() {
     let dir = common::root().join("../shared/robustness");
     if !dir.is_dir() {
-        assert!(std::env::var_os("CI").is_none(), "CI=true but {} is missing", dir.display());
-        panic!("{} is missing: the shared data sets sit beside the project root", dir.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but {} is missing",
+            dir.display()
+        );
+        panic!(
+            "{} is missing: the shared data sets sit beside the project root",
+            dir.display()
+        );
     }
     let mut files = Vec::new();
     files_under(&dir, &mut files);
@@ -42,7 +49,11 @@ fn shared_robustness_corpus() {
         .into_iter()
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("eml" | "msg")))
         .collect();
-    assert!(messages.len() >= 100, "only {} messages found", messages.len());
+    assert!(
+        messages.len() >= 100,
+        "only {} messages found",
+        messages.len()
+    );
     let mut verdicts = 0;
     for path in &messages {
         let raw = std::fs::read(path).expect("read");
@@ -53,9 +64,13 @@ fn shared_robustness_corpus() {
 }
 
 fn nested_multipart(depth: usize) -> Vec<u8> {
-    let mut m = String::from("From: a@b.example\r\nTo: c@contoso.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
+    let mut m = String::from(
+        "From: a@b.example\r\nTo: c@contoso.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n",
+    );
     for i in 0..depth {
-        m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     m.push_str("Content-Type: text/plain\r\n\r\nbottom\r\n");
     for i in (0..depth).rev() {
@@ -82,7 +97,14 @@ fn hostile_dir(name: &str) -> (PathBuf, usize) {
     huge_header.extend_from_slice(b"\r\nX-Many: 1\r\n\r\nbody\r\n");
     let mut many_received = Vec::new();
     for i in 0..20_000 {
-        many_received.extend_from_slice(format!("Received: from h{i} (h{i} [10.0.{}.{}]) by x; Tue, 12 Mar 2024 10:15:02 +0000\r\n", i % 250, i % 200).as_bytes());
+        many_received.extend_from_slice(
+            format!(
+                "Received: from h{i} (h{i} [10.0.{}.{}]) by x; Tue, 12 Mar 2024 10:15:02 +0000\r\n",
+                i % 250,
+                i % 200
+            )
+            .as_bytes(),
+        );
     }
     many_received.extend_from_slice(b"From: a@b.example\r\n\r\nbody\r\n");
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -108,7 +130,11 @@ fn hostile_dir(name: &str) -> (PathBuf, usize) {
     }
     // Unreadable: a link to nowhere.
     #[cfg(unix)]
-    std::os::unix::fs::symlink("/nonexistent/mailsift/message.eml", dir.join("dangling.eml")).expect("symlink");
+    std::os::unix::fs::symlink(
+        "/nonexistent/mailsift/message.eml",
+        dir.join("dangling.eml"),
+    )
+    .expect("symlink");
     (dir, n + 1)
 }
 
@@ -117,15 +143,22 @@ fn engine_gives_every_hostile_input_a_verdict() {
     let (dir, _) = hostile_dir("engine");
     for entry in std::fs::read_dir(&dir).expect("dir") {
         let path = entry.expect("entry").path();
-        let Ok(raw) = std::fs::read(&path) else { continue };
+        let Ok(raw) = std::fs::read(&path) else {
+            continue;
+        };
         let v = classify_cleanly(&path.display().to_string(), &raw);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         match name {
             "empty.eml" | "binary.eml" | "not-email.eml" => {
                 assert!(v.error.is_some(), "{name} should be an error verdict");
-                assert_eq!(v.route, mailsift::Route::Quarantine, "{name}: unscannable input is held");
+                assert_eq!(
+                    v.route,
+                    mailsift::Route::Quarantine,
+                    "{name}: unscannable input is held"
+                );
             }
-            "fifty-mb.eml" | "deep-mime.eml" | "huge-header.eml" | "nul-bytes.eml" | "invalid-utf8.eml" => {
+            "fifty-mb.eml" | "deep-mime.eml" | "huge-header.eml" | "nul-bytes.eml"
+            | "invalid-utf8.eml" => {
                 assert!(v.error.is_none(), "{name}: {:?}", v.error);
             }
             _ => {}
@@ -150,5 +183,8 @@ fn replay_reports_errors_per_message_and_exits_zero() {
     // empty, binary, not-email are error verdicts; the dangling link cannot be read.
     assert_eq!(summary["errors"], 4, "{summary}");
     let samples = summary["error_samples"].to_string();
-    assert!(samples.contains("dangling.eml") && samples.contains("cannot read"), "{samples}");
+    assert!(
+        samples.contains("dangling.eml") && samples.contains("cannot read"),
+        "{samples}"
+    );
 }

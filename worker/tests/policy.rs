@@ -40,7 +40,10 @@ fn has(v: &Verdict, rule: &str) -> bool {
 #[test]
 fn mx_always_quarantines_spam() {
     let raw = message("deals@pills.example", "bob@contoso.com", "", SPAMMY);
-    let v = classify(&raw, &envelope("64.0.0.10", "deals@pills.example", "bob@contoso.com"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "deals@pills.example", "bob@contoso.com"),
+    );
     assert_eq!(v.disposition, Disposition::Spam, "{:?}", v.findings);
     assert_eq!(v.route, Route::Quarantine);
     assert_eq!(v.policy_domain, "contoso.com");
@@ -57,38 +60,59 @@ fn mx_policy_that_turns_off_spam_quarantine_is_refused() {
     );
     assert_ne!(policy, changed, "fixture edit did not apply");
     std::fs::write(dir.join("policy.toml"), &changed).expect("write");
-    let err = mailsift::Rules::load(&dir).expect_err("must be refused").to_string();
+    let err = mailsift::Rules::load(&dir)
+        .expect_err("must be refused")
+        .to_string();
     let line = changed
         .lines()
         .position(|l| l.starts_with("quarantine = [\"MALICIOUS\", \"SPOOF\"]"))
         .expect("line")
         + 1;
     assert!(err.contains(&format!("policy.toml:{line}:")), "{err}");
-    assert!(err.contains("always quarantines MALICIOUS and SPAM"), "{err}");
+    assert!(
+        err.contains("always quarantines MALICIOUS and SPAM"),
+        "{err}"
+    );
 }
 
 #[test]
 fn journal_mode_is_detect_only() {
     let raw = message("deals@pills.example", "eve@tailspintoys.com", "", SPAMMY);
-    let v = classify(&raw, &envelope("64.0.0.10", "deals@pills.example", "eve@tailspintoys.com"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "deals@pills.example", "eve@tailspintoys.com"),
+    );
     assert_eq!(v.disposition, Disposition::Spam);
-    assert_eq!(v.route, Route::DetectOnly, "journal mode never delivers or quarantines");
+    assert_eq!(
+        v.route,
+        Route::DetectOnly,
+        "journal mode never delivers or quarantines"
+    );
 }
 
 #[test]
 fn journal_report_is_unwrapped_with_its_envelope() {
-    let raw = std::fs::read(common::root().join("corpus/journal/02-malicious-docusign-r2.eml")).expect("fixture");
+    let raw = std::fs::read(common::root().join("corpus/journal/02-malicious-docusign-r2.eml"))
+        .expect("fixture");
     let v = common::engine().classify(&raw, None);
     assert!(v.journal);
     assert!(has(&v, "INFO_JOURNAL_UNWRAPPED"));
     assert_eq!(v.route, Route::DetectOnly);
     assert_eq!(v.disposition, Disposition::Malicious);
-    assert!(v.envelope.rcpt_to.iter().all(|r| r.ends_with("@tailspintoys.com")), "{:?}", v.envelope.rcpt_to);
+    assert!(
+        v.envelope
+            .rcpt_to
+            .iter()
+            .all(|r| r.ends_with("@tailspintoys.com")),
+        "{:?}",
+        v.envelope.rcpt_to
+    );
 }
 
 #[test]
 fn malformed_journal_report_is_bad_input() {
-    let raw = std::fs::read(common::root().join("corpus/bad/journal-malformed.eml")).expect("fixture");
+    let raw =
+        std::fs::read(common::root().join("corpus/bad/journal-malformed.eml")).expect("fixture");
     let v = common::engine().classify(&raw, None);
     assert!(v.error.is_some());
     assert!(has(&v, "JOURNAL_MALFORMED"));
@@ -105,8 +129,17 @@ From: deals@pills.example\r\nTo: ann@fabrikam.com\r\nSubject: Hi\r\nDate: Tue, 1
     let v = common::engine().classify(raw.as_bytes(), None);
     assert_eq!(v.policy_domain, "fabrikam.com");
     let origin = v.origin.as_ref().expect("origin");
-    assert_eq!(origin.ip, Some("185.100.87.3".parse().expect("ip")), "{}", origin.reason);
-    assert!(origin.reason.contains("skipped 1 configured hop"), "{}", origin.reason);
+    assert_eq!(
+        origin.ip,
+        Some("185.100.87.3".parse().expect("ip")),
+        "{}",
+        origin.reason
+    );
+    assert!(
+        origin.reason.contains("skipped 1 configured hop"),
+        "{}",
+        origin.reason
+    );
     assert_eq!(v.route, Route::Quarantine);
     assert_eq!(v.region, "eu");
 }
@@ -114,19 +147,37 @@ From: deals@pills.example\r\nTo: ann@fabrikam.com\r\nSubject: Hi\r\nDate: Tue, 1
 #[test]
 fn trusted_sender_skips_checks_only_when_aligned() {
     let raw = message("payroll@adp-partner.com", "bob@contoso.com", "", SPAMMY);
-    let v = classify(&raw, &envelope("64.0.0.10", "bounces@adp-partner.com", "bob@contoso.com"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "bounces@adp-partner.com", "bob@contoso.com"),
+    );
     assert_eq!(v.disposition, Disposition::None);
     assert!(has(&v, "ALLOW_TRUSTED_SENDER"));
     // Forged visible From with a foreign envelope sender: not trusted.
-    let v = classify(&raw, &envelope("64.0.0.10", "x@pills.example", "bob@contoso.com"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "x@pills.example", "bob@contoso.com"),
+    );
     assert!(!has(&v, "ALLOW_TRUSTED_SENDER"));
     assert_eq!(v.disposition, Disposition::Spam);
 }
 
 #[test]
 fn acceptable_sender_is_exempt_from_spam_bulk_spoof_only() {
-    let raw = message("news@newsletters.contoso-partners.com", "bob@contoso.com", "List-Unsubscribe: <https://x.example/u>\r\nPrecedence: bulk\r\n", SPAMMY);
-    let v = classify(&raw, &envelope("64.0.0.10", "b@newsletters.contoso-partners.com", "bob@contoso.com"));
+    let raw = message(
+        "news@newsletters.contoso-partners.com",
+        "bob@contoso.com",
+        "List-Unsubscribe: <https://x.example/u>\r\nPrecedence: bulk\r\n",
+        SPAMMY,
+    );
+    let v = classify(
+        &raw,
+        &envelope(
+            "64.0.0.10",
+            "b@newsletters.contoso-partners.com",
+            "bob@contoso.com",
+        ),
+    );
     assert!(has(&v, "ALLOW_ACCEPTABLE_SENDER"));
     assert_eq!(v.disposition, Disposition::None, "{:?}", v.scores);
     // ... but not from MALICIOUS.
@@ -138,47 +189,97 @@ fn acceptable_sender_is_exempt_from_spam_bulk_spoof_only() {
         "Content-Type: text/html\r\n",
         &format!("<p>{phish}</p><form action=\"http://45.61.12.8/p\"><input type=password></form>"),
     );
-    let v = classify(&raw, &envelope("64.0.0.10", "b@newsletters.contoso-partners.com", "bob@contoso.com"));
+    let v = classify(
+        &raw,
+        &envelope(
+            "64.0.0.10",
+            "b@newsletters.contoso-partners.com",
+            "bob@contoso.com",
+        ),
+    );
     assert_eq!(v.disposition, Disposition::Malicious, "{:?}", v.findings);
 }
 
 #[test]
 fn exempt_recipient_gets_everything() {
     let raw = message("deals@pills.example", "abuse@contoso.com", "", SPAMMY);
-    let v = classify(&raw, &envelope("64.0.0.10", "deals@pills.example", "abuse@contoso.com"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "deals@pills.example", "abuse@contoso.com"),
+    );
     assert!(has(&v, "ALLOW_EXEMPT_RECIPIENT"));
     assert_eq!(v.route, Route::Deliver);
 }
 
 #[test]
 fn blocked_sender_is_malicious() {
-    let raw = message("sales@known-bad-vendor.biz", "bob@contoso.com", "", "Please see our catalogue.");
-    let v = classify(&raw, &envelope("64.0.0.10", "sales@known-bad-vendor.biz", "bob@contoso.com"));
+    let raw = message(
+        "sales@known-bad-vendor.biz",
+        "bob@contoso.com",
+        "",
+        "Please see our catalogue.",
+    );
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "sales@known-bad-vendor.biz", "bob@contoso.com"),
+    );
     assert_eq!(v.disposition, Disposition::Malicious);
     assert_eq!(v.route, Route::Quarantine);
 }
 
 #[test]
 fn spoof_allow_pair_suppresses_only_its_range() {
-    let raw = message("marketing@contoso.com", "bob@contoso.com", "", "Our spring update.");
-    let allowed = classify(&raw, &envelope("149.72.1.2", "bounces@sendgrid.net", "bob@contoso.com"));
-    assert_ne!(allowed.disposition, Disposition::Spoof, "{:?}", allowed.findings);
+    let raw = message(
+        "marketing@contoso.com",
+        "bob@contoso.com",
+        "",
+        "Our spring update.",
+    );
+    let allowed = classify(
+        &raw,
+        &envelope("149.72.1.2", "bounces@sendgrid.net", "bob@contoso.com"),
+    );
+    assert_ne!(
+        allowed.disposition,
+        Disposition::Spoof,
+        "{:?}",
+        allowed.findings
+    );
     assert!(has(&allowed, "INFO_SPOOF_ALLOWED"));
-    let outside = classify(&raw, &envelope("91.200.12.1", "marketing@contoso.com", "bob@contoso.com"));
-    assert_eq!(outside.disposition, Disposition::Spoof, "{:?}", outside.findings);
+    let outside = classify(
+        &raw,
+        &envelope("91.200.12.1", "marketing@contoso.com", "bob@contoso.com"),
+    );
+    assert_eq!(
+        outside.disposition,
+        Disposition::Spoof,
+        "{:?}",
+        outside.findings
+    );
     assert!(has(&outside, "SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED"));
 }
 
 #[test]
 fn outbound_relay_only_for_the_tenants_domains() {
     // contoso's outbound relay (20.45.67.80/29) relaying contoso mail: fine.
-    let raw = message("bob@contoso.com", "someone@example.org", "", "Minutes attached.");
-    let ok = classify(&raw, &envelope("20.45.67.81", "bob@contoso.com", "someone@example.org"));
+    let raw = message(
+        "bob@contoso.com",
+        "someone@example.org",
+        "",
+        "Minutes attached.",
+    );
+    let ok = classify(
+        &raw,
+        &envelope("20.45.67.81", "bob@contoso.com", "someone@example.org"),
+    );
     assert_eq!(ok.direction, mailsift::verdict::Direction::Outbound);
     assert_eq!(ok.route, Route::Deliver, "{:?}", ok.findings);
     // Sending as gmail.com through the customer: SPOOF, never delivered.
     let raw = message("someone@gmail.com", "victim@example.org", "", "Hi");
-    let relay = classify(&raw, &envelope("20.45.67.81", "someone@gmail.com", "victim@example.org"));
+    let relay = classify(
+        &raw,
+        &envelope("20.45.67.81", "someone@gmail.com", "victim@example.org"),
+    );
     assert_eq!(relay.disposition, Disposition::Spoof);
     assert_eq!(relay.route, Route::Quarantine);
     assert!(has(&relay, "OUTBOUND_FOREIGN_SENDER"));
@@ -189,12 +290,23 @@ fn outbound_relay_only_for_the_tenants_domains() {
 
 #[test]
 fn own_stamp_from_own_mta_is_passed_through_not_elsewhere() {
-    let raw = message("deals@pills.example", "bob@contoso.com", "X-Mailsift-Disposition: BULK\r\n", SPAMMY);
-    let looped = classify(&raw, &envelope("192.0.2.10", "deals@pills.example", "bob@contoso.com"));
+    let raw = message(
+        "deals@pills.example",
+        "bob@contoso.com",
+        "X-Mailsift-Disposition: BULK\r\n",
+        SPAMMY,
+    );
+    let looped = classify(
+        &raw,
+        &envelope("192.0.2.10", "deals@pills.example", "bob@contoso.com"),
+    );
     assert!(looped.passthrough);
     assert_eq!(looped.disposition, Disposition::Bulk);
     // The same forged stamp from anywhere else is ignored and reclassified.
-    let forged = classify(&raw, &envelope("64.0.0.10", "deals@pills.example", "bob@contoso.com"));
+    let forged = classify(
+        &raw,
+        &envelope("64.0.0.10", "deals@pills.example", "bob@contoso.com"),
+    );
     assert!(!forged.passthrough);
     assert_eq!(forged.disposition, Disposition::Spam);
 }
@@ -202,7 +314,10 @@ fn own_stamp_from_own_mta_is_passed_through_not_elsewhere() {
 #[test]
 fn unlisted_recipients_get_the_default_policy() {
     let raw = message("a@b.example", "x@unlisted.example", "", "hello there");
-    let v = classify(&raw, &envelope("64.0.0.10", "a@b.example", "x@unlisted.example"));
+    let v = classify(
+        &raw,
+        &envelope("64.0.0.10", "a@b.example", "x@unlisted.example"),
+    );
     assert_eq!(v.policy_domain, "*");
     assert_eq!(v.route, Route::Deliver);
 }

@@ -16,16 +16,61 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("ATT_DANGEROUS_EXT", Malicious, 10.0, "executable, script, shortcut or disk-image attachment"),
-    rule("ATT_DOUBLE_EXT", Malicious, 6.0, "document-looking name hiding a dangerous extension (invoice.pdf.exe)"),
-    rule("ATT_HIDDEN_EXECUTABLE", Malicious, 10.0, "executable bytes under a harmless name or type"),
-    rule("ATT_TYPE_MISMATCH", Suspicious, 4.0, "declared type or extension disagrees with the bytes"),
-    rule("ATT_MACRO_OFFICE", Malicious, 10.0, "macro-enabled Office document"),
-    rule("ATT_ENCRYPTED_ARCHIVE", Suspicious, 5.0, "password-protected archive (contents cannot be scanned)"),
-    rule("ATT_ENCRYPTED_ARCHIVE_PASSWORD", Malicious, 5.0, "encrypted archive with its password in the message"),
-    rule("ATT_ARCHIVE_DANGEROUS", Malicious, 10.0, "archive containing an executable or script"),
+    rule(
+        "ATT_DANGEROUS_EXT",
+        Malicious,
+        10.0,
+        "executable, script, shortcut or disk-image attachment",
+    ),
+    rule(
+        "ATT_DOUBLE_EXT",
+        Malicious,
+        6.0,
+        "document-looking name hiding a dangerous extension (invoice.pdf.exe)",
+    ),
+    rule(
+        "ATT_HIDDEN_EXECUTABLE",
+        Malicious,
+        10.0,
+        "executable bytes under a harmless name or type",
+    ),
+    rule(
+        "ATT_TYPE_MISMATCH",
+        Suspicious,
+        4.0,
+        "declared type or extension disagrees with the bytes",
+    ),
+    rule(
+        "ATT_MACRO_OFFICE",
+        Malicious,
+        10.0,
+        "macro-enabled Office document",
+    ),
+    rule(
+        "ATT_ENCRYPTED_ARCHIVE",
+        Suspicious,
+        5.0,
+        "password-protected archive (contents cannot be scanned)",
+    ),
+    rule(
+        "ATT_ENCRYPTED_ARCHIVE_PASSWORD",
+        Malicious,
+        5.0,
+        "encrypted archive with its password in the message",
+    ),
+    rule(
+        "ATT_ARCHIVE_DANGEROUS",
+        Malicious,
+        10.0,
+        "archive containing an executable or script",
+    ),
     rule("ATT_HTML_ATTACHMENT", Suspicious, 5.0, "HTML file attached"),
-    rule("ATT_HTML_CREDENTIAL_FORM", Malicious, 10.0, "attached HTML page with a password form"),
+    rule(
+        "ATT_HTML_CREDENTIAL_FORM",
+        Malicious,
+        10.0,
+        "attached HTML page with a password form",
+    ),
 ];
 
 /// Archive entries listed at most (a zip bomb's directory is not our problem).
@@ -40,7 +85,11 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         let ext = extension(&lower);
         let kind = infer::get(part.data);
         let magic = kind.map(|k| k.mime_type()).unwrap_or("");
-        let shown = if name.is_empty() { format!("({})", part.content_type) } else { name.to_string() };
+        let shown = if name.is_empty() {
+            format!("({})", part.content_type)
+        } else {
+            name.to_string()
+        };
 
         if let Some(ext) = ext {
             if lists.dangerous_extensions.contains(ext) {
@@ -59,43 +108,88 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         if executable && !ext.is_some_and(|e| lists.dangerous_extensions.contains(e)) {
             f.add(
                 "ATT_HIDDEN_EXECUTABLE",
-                format!("{shown} declared {} but starts like an executable", part.content_type),
+                format!(
+                    "{shown} declared {} but starts like an executable",
+                    part.content_type
+                ),
             );
         } else if let Some(why) = type_mismatch(part, ext, magic) {
             f.add("ATT_TYPE_MISMATCH", format!("{shown}: {why}"));
         }
-        if part.data.starts_with(b"PK\x03\x04") || ext.is_some_and(|e| lists.archive_extensions.contains(e)) {
+        if part.data.starts_with(b"PK\x03\x04")
+            || ext.is_some_and(|e| lists.archive_extensions.contains(e))
+        {
             if let Some(entries) = zip_entries(part.data) {
                 let encrypted = entries.iter().any(|e| e.encrypted);
                 if encrypted {
-                    f.add("ATT_ENCRYPTED_ARCHIVE", format!("{shown}: {} encrypted entries", entries.iter().filter(|e| e.encrypted).count()));
+                    f.add(
+                        "ATT_ENCRYPTED_ARCHIVE",
+                        format!(
+                            "{shown}: {} encrypted entries",
+                            entries.iter().filter(|e| e.encrypted).count()
+                        ),
+                    );
                     let text = ctx.content.text.to_ascii_lowercase();
-                    if ["password", "passcode", "pwd:", "kennwort", "mot de passe", "contraseña"]
-                        .iter()
-                        .any(|w| text.contains(w))
+                    if [
+                        "password",
+                        "passcode",
+                        "pwd:",
+                        "kennwort",
+                        "mot de passe",
+                        "contraseña",
+                    ]
+                    .iter()
+                    .any(|w| text.contains(w))
                     {
-                        f.add("ATT_ENCRYPTED_ARCHIVE_PASSWORD", format!("{shown}: the message body mentions a password"));
+                        f.add(
+                            "ATT_ENCRYPTED_ARCHIVE_PASSWORD",
+                            format!("{shown}: the message body mentions a password"),
+                        );
                     }
                 }
                 if let Some(bad) = entries.iter().find(|e| {
-                    extension(&e.name.to_ascii_lowercase()).is_some_and(|x| lists.dangerous_extensions.contains(x))
+                    extension(&e.name.to_ascii_lowercase())
+                        .is_some_and(|x| lists.dangerous_extensions.contains(x))
                 }) {
-                    f.add("ATT_ARCHIVE_DANGEROUS", format!("{shown} contains {}", bad.name));
+                    f.add(
+                        "ATT_ARCHIVE_DANGEROUS",
+                        format!("{shown} contains {}", bad.name),
+                    );
                 }
-                if entries.iter().any(|e| e.name.eq_ignore_ascii_case("word/vbaProject.bin") || e.name.ends_with("/vbaProject.bin")) && !f.has("ATT_MACRO_OFFICE") {
-                    f.add("ATT_MACRO_OFFICE", format!("{shown} contains vbaProject.bin"));
+                if entries.iter().any(|e| {
+                    e.name.eq_ignore_ascii_case("word/vbaProject.bin")
+                        || e.name.ends_with("/vbaProject.bin")
+                }) && !f.has("ATT_MACRO_OFFICE")
+                {
+                    f.add(
+                        "ATT_MACRO_OFFICE",
+                        format!("{shown} contains vbaProject.bin"),
+                    );
                 }
             }
         }
-        if is_ole(part.data) && contains_utf16(part.data, "_VBA_PROJECT") && !f.has("ATT_MACRO_OFFICE") {
-            f.add("ATT_MACRO_OFFICE", format!("{shown}: OLE document with a VBA project"));
+        if is_ole(part.data)
+            && contains_utf16(part.data, "_VBA_PROJECT")
+            && !f.has("ATT_MACRO_OFFICE")
+        {
+            f.add(
+                "ATT_MACRO_OFFICE",
+                format!("{shown}: OLE document with a VBA project"),
+            );
         }
-        let is_html = part.content_type == "text/html" || matches!(ext, Some("html" | "htm" | "shtml" | "xhtml"));
+        let is_html = part.content_type == "text/html"
+            || matches!(ext, Some("html" | "htm" | "shtml" | "xhtml"));
         if is_html {
-            let text = part.text.map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(part.data).into_owned());
+            let text = part
+                .text
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(part.data).into_owned());
             let doc = crate::html::scan(&text, ctx.rules.engine.limits.max_text_bytes);
             if doc.password_inputs > 0 {
-                f.add("ATT_HTML_CREDENTIAL_FORM", format!("{shown} has {} password field(s)", doc.password_inputs));
+                f.add(
+                    "ATT_HTML_CREDENTIAL_FORM",
+                    format!("{shown} has {} password field(s)", doc.password_inputs),
+                );
             } else if !f.has("ATT_HTML_ATTACHMENT") {
                 f.add("ATT_HTML_ATTACHMENT", shown.clone());
             }
@@ -107,7 +201,11 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
 /// The last extension of a file name, if it has one.
 fn extension(name: &str) -> Option<&str> {
     let (stem, ext) = name.rsplit_once('.')?;
-    (!stem.is_empty() && !ext.is_empty() && ext.len() <= 8 && ext.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(ext)
+    (!stem.is_empty()
+        && !ext.is_empty()
+        && ext.len() <= 8
+        && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then_some(ext)
 }
 
 fn is_executable(data: &[u8]) -> bool {
@@ -140,10 +238,21 @@ fn type_mismatch(part: &Part<'_>, ext: Option<&str>, magic: &str) -> Option<Stri
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         ],
-        "doc" | "xls" | "ppt" => &["application/x-ole-storage", "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint"],
+        "doc" | "xls" | "ppt" => &[
+            "application/x-ole-storage",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+        ],
         _ => return None,
     };
-    (!expects.contains(&magic)).then(|| format!("named .{} (declared {}) but the bytes are {magic}", ext.unwrap_or(""), part.content_type))
+    (!expects.contains(&magic)).then(|| {
+        format!(
+            "named .{} (declared {}) but the bytes are {magic}",
+            ext.unwrap_or(""),
+            part.content_type
+        )
+    })
 }
 
 /// One entry of a ZIP central directory.
@@ -158,8 +267,14 @@ pub struct ZipEntry {
 /// Lists a ZIP's entries from its central directory, falling back to local
 /// headers; bounded, and `None` when it is not a ZIP at all.
 pub fn zip_entries(data: &[u8]) -> Option<Vec<ZipEntry>> {
-    let u16_at = |i: usize| data.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u32_at = |i: usize| data.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let u16_at = |i: usize| {
+        data.get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let u32_at = |i: usize| {
+        data.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
     let tail_start = data.len().saturating_sub(65_557);
     let eocd = memchr::memmem::rfind(&data[tail_start..], b"PK\x05\x06").map(|p| tail_start + p);
     let mut entries = Vec::new();
@@ -188,10 +303,16 @@ pub fn zip_entries(data: &[u8]) -> Option<Vec<ZipEntry>> {
     // Truncated or directory-less: walk local file headers.
     let mut at = 0;
     while entries.len() < MAX_ZIP_ENTRIES {
-        let Some(p) = memchr::memmem::find(&data[at..], b"PK\x03\x04") else { break };
+        let Some(p) = memchr::memmem::find(&data[at..], b"PK\x03\x04") else {
+            break;
+        };
         let h = at + p;
-        let (Some(flags), Some(name_len)) = (u16_at(h + 6), u16_at(h + 26)) else { break };
-        let Some(name) = data.get(h + 30..h + 30 + name_len) else { break };
+        let (Some(flags), Some(name_len)) = (u16_at(h + 6), u16_at(h + 26)) else {
+            break;
+        };
+        let Some(name) = data.get(h + 30..h + 30 + name_len) else {
+            break;
+        };
         entries.push(ZipEntry {
             name: String::from_utf8_lossy(name).into_owned(),
             encrypted: flags & 1 == 1,
@@ -260,7 +381,13 @@ mod tests {
     #[test]
     fn zip_listing() {
         let z = tiny_zip("a.exe", true);
-        assert_eq!(zip_entries(&z), Some(vec![ZipEntry { name: "a.exe".into(), encrypted: true }]));
+        assert_eq!(
+            zip_entries(&z),
+            Some(vec![ZipEntry {
+                name: "a.exe".into(),
+                encrypted: true
+            }])
+        );
         assert_eq!(zip_entries(b"not a zip"), None);
         assert!(zip_entries(&z[..20]).is_none() || zip_entries(&z[..20]).is_some());
     }
@@ -269,19 +396,41 @@ mod tests {
     fn double_extension_and_hidden_exe() {
         let mut exe = b"MZ".to_vec();
         exe.resize(128, 0);
-        let f = run(&CHECK, &with_attachment("invoice.pdf.exe", "application/pdf", &exe, "hi"), Envelope::default());
+        let f = run(
+            &CHECK,
+            &with_attachment("invoice.pdf.exe", "application/pdf", &exe, "hi"),
+            Envelope::default(),
+        );
         let ids = ids(&f);
-        assert!(ids.contains(&"ATT_DANGEROUS_EXT") && ids.contains(&"ATT_DOUBLE_EXT"), "{ids:?}");
-        let f = run(&CHECK, &with_attachment("scan.pdf", "application/pdf", &exe, "hi"), Envelope::default());
-        assert_eq!(super::super::testing::ids(&f), vec!["ATT_HIDDEN_EXECUTABLE"]);
+        assert!(
+            ids.contains(&"ATT_DANGEROUS_EXT") && ids.contains(&"ATT_DOUBLE_EXT"),
+            "{ids:?}"
+        );
+        let f = run(
+            &CHECK,
+            &with_attachment("scan.pdf", "application/pdf", &exe, "hi"),
+            Envelope::default(),
+        );
+        assert_eq!(
+            super::super::testing::ids(&f),
+            vec!["ATT_HIDDEN_EXECUTABLE"]
+        );
     }
 
     #[test]
     fn encrypted_archive_with_password() {
         let z = tiny_zip("doc.js", true);
-        let f = run(&CHECK, &with_attachment("files.zip", "application/zip", &z, "Password: 1234"), Envelope::default());
+        let f = run(
+            &CHECK,
+            &with_attachment("files.zip", "application/zip", &z, "Password: 1234"),
+            Envelope::default(),
+        );
         let ids = ids(&f);
-        for want in ["ATT_ENCRYPTED_ARCHIVE", "ATT_ENCRYPTED_ARCHIVE_PASSWORD", "ATT_ARCHIVE_DANGEROUS"] {
+        for want in [
+            "ATT_ENCRYPTED_ARCHIVE",
+            "ATT_ENCRYPTED_ARCHIVE_PASSWORD",
+            "ATT_ARCHIVE_DANGEROUS",
+        ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }
     }
@@ -289,9 +438,22 @@ mod tests {
     #[test]
     fn macro_docm_and_real_pdf() {
         let z = tiny_zip("word/vbaProject.bin", false);
-        let f = run(&CHECK, &with_attachment("q.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", &z, "hi"), Envelope::default());
+        let f = run(
+            &CHECK,
+            &with_attachment(
+                "q.docx",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                &z,
+                "hi",
+            ),
+            Envelope::default(),
+        );
         assert!(ids(&f).contains(&"ATT_MACRO_OFFICE"), "{f:?}");
-        let f = run(&CHECK, &with_attachment("r.pdf", "application/pdf", b"%PDF-1.7\n%....\n", "hi"), Envelope::default());
+        let f = run(
+            &CHECK,
+            &with_attachment("r.pdf", "application/pdf", b"%PDF-1.7\n%....\n", "hi"),
+            Envelope::default(),
+        );
         assert!(f.is_empty(), "{f:?}");
     }
 }

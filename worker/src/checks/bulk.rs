@@ -13,25 +13,61 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("BULK_LIST_UNSUBSCRIBE", Bulk, 2.0, "List-Unsubscribe header"),
-    rule("BULK_ONE_CLICK", Bulk, 1.0, "RFC 8058 one-click unsubscribe"),
-    rule("BULK_PRECEDENCE", Bulk, 2.0, "Precedence: bulk, list or junk"),
-    rule("BULK_FEEDBACK_ID", Bulk, 1.5, "Feedback-ID (large-sender complaint loop)"),
-    rule("BULK_ESP", Bulk, 2.5, "email service provider signature header"),
+    rule(
+        "BULK_LIST_UNSUBSCRIBE",
+        Bulk,
+        2.0,
+        "List-Unsubscribe header",
+    ),
+    rule(
+        "BULK_ONE_CLICK",
+        Bulk,
+        1.0,
+        "RFC 8058 one-click unsubscribe",
+    ),
+    rule(
+        "BULK_PRECEDENCE",
+        Bulk,
+        2.0,
+        "Precedence: bulk, list or junk",
+    ),
+    rule(
+        "BULK_FEEDBACK_ID",
+        Bulk,
+        1.5,
+        "Feedback-ID (large-sender complaint loop)",
+    ),
+    rule(
+        "BULK_ESP",
+        Bulk,
+        2.5,
+        "email service provider signature header",
+    ),
     rule("BULK_LIST_ID", Bulk, 1.0, "List-Id header (mailing list)"),
-    rule("BULK_AUTO_SUBMITTED", Bulk, 0.5, "Auto-Submitted: auto-generated"),
+    rule(
+        "BULK_AUTO_SUBMITTED",
+        Bulk,
+        0.5,
+        "Auto-Submitted: auto-generated",
+    ),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let msg = ctx.message;
     if let Some(v) = msg.header_raw("List-Unsubscribe") {
-        f.add("BULK_LIST_UNSUBSCRIBE", format!("List-Unsubscribe: {}", super::headers::clip(v.trim(), 80)));
-        if msg
-            .header_raw("List-Unsubscribe-Post")
-            .is_some_and(|p| p.to_ascii_lowercase().contains("list-unsubscribe=one-click"))
-        {
-            f.add("BULK_ONE_CLICK", "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+        f.add(
+            "BULK_LIST_UNSUBSCRIBE",
+            format!("List-Unsubscribe: {}", super::headers::clip(v.trim(), 80)),
+        );
+        if msg.header_raw("List-Unsubscribe-Post").is_some_and(|p| {
+            p.to_ascii_lowercase()
+                .contains("list-unsubscribe=one-click")
+        }) {
+            f.add(
+                "BULK_ONE_CLICK",
+                "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            );
         }
     }
     if let Some(p) = msg.header_raw("Precedence") {
@@ -41,7 +77,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
     if let Some(v) = msg.header_raw("Feedback-ID") {
-        f.add("BULK_FEEDBACK_ID", format!("Feedback-ID: {}", super::headers::clip(v.trim(), 60)));
+        f.add(
+            "BULK_FEEDBACK_ID",
+            format!("Feedback-ID: {}", super::headers::clip(v.trim(), 60)),
+        );
     }
     if let Some(name) = ctx
         .rules
@@ -53,14 +92,29 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         f.add("BULK_ESP", format!("{name} header"));
     } else if let Some(m) = msg.header_raw("X-Mailer").filter(|m| {
         let m = m.to_ascii_lowercase();
-        ["mailchimp", "sendgrid", "mailgun", "hubspot", "marketo", "exacttarget", "constant contact", "campaign monitor", "klaviyo", "sendinblue", "brevo"]
-            .iter()
-            .any(|e| m.contains(e))
+        [
+            "mailchimp",
+            "sendgrid",
+            "mailgun",
+            "hubspot",
+            "marketo",
+            "exacttarget",
+            "constant contact",
+            "campaign monitor",
+            "klaviyo",
+            "sendinblue",
+            "brevo",
+        ]
+        .iter()
+        .any(|e| m.contains(e))
     }) {
         f.add("BULK_ESP", format!("X-Mailer: {}", m.trim()));
     }
     if let Some(v) = msg.header_raw("List-Id") {
-        f.add("BULK_LIST_ID", format!("List-Id: {}", super::headers::clip(v.trim(), 60)));
+        f.add(
+            "BULK_LIST_ID",
+            format!("List-Id: {}", super::headers::clip(v.trim(), 60)),
+        );
     }
     if msg
         .header_raw("Auto-Submitted")
@@ -81,7 +135,16 @@ mod tests {
     fn newsletter_signals() {
         let m = "From: news@brand.example\r\nTo: a@contoso.com\r\nSubject: Deals\r\nList-Unsubscribe: <https://brand.example/u>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\nFeedback-ID: 1:2:3:esp\r\nX-SG-EID: abc\r\n\r\nhi\r\n";
         let f = run(&CHECK, m, Envelope::default());
-        assert_eq!(ids(&f), vec!["BULK_LIST_UNSUBSCRIBE", "BULK_ONE_CLICK", "BULK_PRECEDENCE", "BULK_FEEDBACK_ID", "BULK_ESP"]);
+        assert_eq!(
+            ids(&f),
+            vec![
+                "BULK_LIST_UNSUBSCRIBE",
+                "BULK_ONE_CLICK",
+                "BULK_PRECEDENCE",
+                "BULK_FEEDBACK_ID",
+                "BULK_ESP"
+            ]
+        );
         let total: f64 = f.iter().map(|x| x.weight).sum();
         assert!(total >= 5.0);
     }

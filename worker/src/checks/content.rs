@@ -15,23 +15,69 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports (phrase lists add their own ids at load).
 pub const RULES: &[RuleSpec] = &[
-    rule("CT_MIXED_SCRIPT_WORDS", Spam, 2.5, "words mixing scripts (Latin with Cyrillic/Greek look-alikes) to dodge filters"),
-    rule("CT_HTML_ONLY", Spam, 1.0, "HTML body without a plain-text alternative"),
+    rule(
+        "CT_MIXED_SCRIPT_WORDS",
+        Spam,
+        2.5,
+        "words mixing scripts (Latin with Cyrillic/Greek look-alikes) to dodge filters",
+    ),
+    rule(
+        "CT_HTML_ONLY",
+        Spam,
+        1.0,
+        "HTML body without a plain-text alternative",
+    ),
     rule("CT_EMPTY_BODY", Spam, 1.0, "no body text, no attachment"),
-    rule("CT_EXCLAMATIONS", Spam, 1.5, "ten or more exclamation marks"),
-    rule("CT_SHOUTING_LINES", Spam, 1.0, "three or more long lines in capitals"),
-    rule("CT_MONEY_AMOUNTS", Spam, 1.0, "three or more different money amounts"),
-    rule("CT_HTML_SHOUTING", Spam, 1.5, "big fonts or centred text in HTML"),
-    rule("CT_HIDDEN_TEXT", Spam, 1.5, "invisible HTML text (font-size 0/1px, display:none) to fool filters"),
-    rule("CT_IMAGE_MOSTLY", Spam, 2.0, "HTML that is an image with next to no text"),
-    rule("CT_FLAGGED_CHARSET", Spam, 1.5, "body in a charset listed in lists.toml flagged_charsets"),
+    rule(
+        "CT_EXCLAMATIONS",
+        Spam,
+        1.5,
+        "ten or more exclamation marks",
+    ),
+    rule(
+        "CT_SHOUTING_LINES",
+        Spam,
+        1.0,
+        "three or more long lines in capitals",
+    ),
+    rule(
+        "CT_MONEY_AMOUNTS",
+        Spam,
+        1.0,
+        "three or more different money amounts",
+    ),
+    rule(
+        "CT_HTML_SHOUTING",
+        Spam,
+        1.5,
+        "big fonts or centred text in HTML",
+    ),
+    rule(
+        "CT_HIDDEN_TEXT",
+        Spam,
+        1.5,
+        "invisible HTML text (font-size 0/1px, display:none) to fool filters",
+    ),
+    rule(
+        "CT_IMAGE_MOSTLY",
+        Spam,
+        2.0,
+        "HTML that is an image with next to no text",
+    ),
+    rule(
+        "CT_FLAGGED_CHARSET",
+        Spam,
+        1.5,
+        "body in a charset listed in lists.toml flagged_charsets",
+    ),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let text = &ctx.content.text;
+    let lower = crate::rules::phrases::lowercase_for_scan(text);
     for list in &ctx.rules.phrases {
-        if let Some(hits) = list.scan(text) {
+        if let Some(hits) = list.scan(&lower) {
             let shown: Vec<&str> = hits.phrases.iter().take(8).copied().collect();
             let more = hits.phrases.len().saturating_sub(shown.len());
             let mut evidence = format!("\"{}\"", shown.join("\", \""));
@@ -41,7 +87,7 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             f.add_scaled(&list.id, hits.weight, evidence);
         }
     }
-    let mixed: Vec<&str> = text
+    let mixed: Vec<&str> = if text.is_ascii() { "" } else { text.as_str() }
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() >= 4 && !w.is_ascii())
         .filter(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
@@ -49,7 +95,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         .take(5)
         .collect();
     if !mixed.is_empty() {
-        f.add("CT_MIXED_SCRIPT_WORDS", format!("words: {}", mixed.join(", ")));
+        f.add(
+            "CT_MIXED_SCRIPT_WORDS",
+            format!("words: {}", mixed.join(", ")),
+        );
     }
     let bangs = text.matches('!').count();
     if bangs >= 10 {
@@ -57,22 +106,44 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     }
     let shouting = shouting_runs(text);
     if shouting >= 3 {
-        f.add("CT_SHOUTING_LINES", format!("{shouting} long runs in capitals"));
+        f.add(
+            "CT_SHOUTING_LINES",
+            format!("{shouting} long runs in capitals"),
+        );
     }
     let amounts = money_amounts(text);
     if amounts.len() >= 3 {
-        f.add("CT_MONEY_AMOUNTS", format!("amounts: {}", amounts.into_iter().take(5).collect::<Vec<_>>().join(", ")));
+        f.add(
+            "CT_MONEY_AMOUNTS",
+            format!(
+                "amounts: {}",
+                amounts.into_iter().take(5).collect::<Vec<_>>().join(", ")
+            ),
+        );
     }
     if ctx.content.shouting_tags > 0 {
-        f.add("CT_HTML_SHOUTING", format!("{} big-font/center tags", ctx.content.shouting_tags));
+        f.add(
+            "CT_HTML_SHOUTING",
+            format!("{} big-font/center tags", ctx.content.shouting_tags),
+        );
     }
     if ctx.content.hidden_elements > 0 && !ctx.content.has_text {
-        f.add("CT_HIDDEN_TEXT", format!("{} invisible elements", ctx.content.hidden_elements));
+        f.add(
+            "CT_HIDDEN_TEXT",
+            format!("{} invisible elements", ctx.content.hidden_elements),
+        );
     }
-    if ctx.content.has_html && !ctx.content.has_text && ctx.content.images > 0 && ctx.content.html_text_len < 300 {
+    if ctx.content.has_html
+        && !ctx.content.has_text
+        && ctx.content.images > 0
+        && ctx.content.html_text_len < 300
+    {
         f.add(
             "CT_IMAGE_MOSTLY",
-            format!("{} image(s), {} characters of text", ctx.content.images, ctx.content.html_text_len),
+            format!(
+                "{} image(s), {} characters of text",
+                ctx.content.images, ctx.content.html_text_len
+            ),
         );
     }
     if let Some(cs) = ctx
@@ -118,7 +189,9 @@ fn money_amounts(text: &str) -> std::collections::BTreeSet<&str> {
             j += 1;
         }
         let start = j;
-        while j < bytes.len() && (bytes[j].is_ascii_digit() || ((bytes[j] == b',' || bytes[j] == b'.') && j > start)) {
+        while j < bytes.len()
+            && (bytes[j].is_ascii_digit() || ((bytes[j] == b',' || bytes[j] == b'.') && j > start))
+        {
             j += 1;
         }
         if j > start && bytes[start].is_ascii_digit() {
@@ -149,8 +222,14 @@ mod tests {
 
     #[test]
     fn shouting_and_money() {
-        assert_eq!(shouting_runs("THIS IS A VERY LOUD SENTENCE. quiet one. ANOTHER LOUD LINE HERE!"), 2);
+        assert_eq!(
+            shouting_runs("THIS IS A VERY LOUD SENTENCE. quiet one. ANOTHER LOUD LINE HERE!"),
+            2
+        );
         let m = money_amounts("only $19.95, was $ 40, save $1,000. Not $ or $x");
-        assert_eq!(m.into_iter().collect::<Vec<_>>(), vec!["$ 40", "$1,000", "$19.95"]);
+        assert_eq!(
+            m.into_iter().collect::<Vec<_>>(),
+            vec!["$ 40", "$1,000", "$19.95"]
+        );
     }
 }

@@ -15,26 +15,111 @@ pub const CHECK: Check = Check {
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
     rule("HDR_MISSING_DATE", Spam, 1.5, "no Date header"),
-    rule("HDR_MALFORMED_DATE", Spam, 1.5, "Date header present but not an RFC 5322 date"),
-    rule("HDR_DATE_FUTURE", Spam, 2.0, "Date is well after the message was received"),
-    rule("HDR_DATE_PAST", Spam, 1.0, "Date is well before the message was received"),
+    rule(
+        "HDR_MALFORMED_DATE",
+        Spam,
+        1.5,
+        "Date header present but not an RFC 5322 date",
+    ),
+    rule(
+        "HDR_DATE_FUTURE",
+        Spam,
+        2.0,
+        "Date is well after the message was received",
+    ),
+    rule(
+        "HDR_DATE_PAST",
+        Spam,
+        1.0,
+        "Date is well before the message was received",
+    ),
     rule("HDR_MISSING_MESSAGE_ID", Spam, 1.5, "no Message-ID header"),
-    rule("HDR_MALFORMED_MESSAGE_ID", Spam, 1.0, "Message-ID is not <left@right>"),
+    rule(
+        "HDR_MALFORMED_MESSAGE_ID",
+        Spam,
+        1.0,
+        "Message-ID is not <left@right>",
+    ),
     rule("HDR_MISSING_FROM", Spam, 2.5, "no From header"),
-    rule("HDR_MALFORMED_FROM", Spam, 2.0, "From header without a usable address"),
+    rule(
+        "HDR_MALFORMED_FROM",
+        Spam,
+        2.0,
+        "From header without a usable address",
+    ),
     rule("HDR_MULTIPLE_FROM", Spam, 3.0, "more than one From header"),
-    rule("HDR_RECEIVED_UNPARSEABLE", Spam, 1.0, "a Received header that does not parse"),
-    rule("HDR_RECEIVED_FORGED", Spam, 2.0, "Received chain dates run backwards"),
-    rule("HDR_RATWARE", Spam, 3.5, "X-Mailer/User-Agent of known bulk-mailing software"),
-    rule("HDR_ENCODED_WORD_ABUSE", Spam, 1.5, "RFC 2047 encoding used to hide plain ASCII or an address"),
-    rule("HDR_TOO_MANY_RECIPIENTS", Spam, 2.0, "too many To/Cc addresses"),
-    rule("HDR_NO_VISIBLE_RECIPIENT", Spam, 0.8, "no To/Cc address (undisclosed recipients)"),
-    rule("HDR_SUBJECT_SHOUTING", Spam, 1.0, "subject mostly capitals or exclamation marks"),
-    rule("HDR_MISSING_MIME_VERSION", Spam, 0.5, "MIME body without MIME-Version"),
-    rule("HDR_SUBJECT_ADV", Spam, 3.0, "subject marked as an advertisement (ADV:)"),
-    rule("HDR_SUBJECT_TRACKING_TAG", Spam, 1.5, "subject padded with spaces before a tracking token"),
-    rule("HDR_FROM_DIGITS", Spam, 0.8, "From local part is letters followed by a run of digits"),
-    rule("HDR_FORGED_MUA", Suspicious, 5.0, "mail client retired long before the message's date (forged X-Mailer)"),
+    rule(
+        "HDR_RECEIVED_UNPARSEABLE",
+        Spam,
+        1.0,
+        "a Received header that does not parse",
+    ),
+    rule(
+        "HDR_RECEIVED_FORGED",
+        Spam,
+        2.0,
+        "Received chain dates run backwards",
+    ),
+    rule(
+        "HDR_RATWARE",
+        Spam,
+        3.5,
+        "X-Mailer/User-Agent of known bulk-mailing software",
+    ),
+    rule(
+        "HDR_ENCODED_WORD_ABUSE",
+        Spam,
+        1.5,
+        "RFC 2047 encoding used to hide plain ASCII or an address",
+    ),
+    rule(
+        "HDR_TOO_MANY_RECIPIENTS",
+        Spam,
+        2.0,
+        "too many To/Cc addresses",
+    ),
+    rule(
+        "HDR_NO_VISIBLE_RECIPIENT",
+        Spam,
+        0.8,
+        "no To/Cc address (undisclosed recipients)",
+    ),
+    rule(
+        "HDR_SUBJECT_SHOUTING",
+        Spam,
+        1.0,
+        "subject mostly capitals or exclamation marks",
+    ),
+    rule(
+        "HDR_MISSING_MIME_VERSION",
+        Spam,
+        0.5,
+        "MIME body without MIME-Version",
+    ),
+    rule(
+        "HDR_SUBJECT_ADV",
+        Spam,
+        3.0,
+        "subject marked as an advertisement (ADV:)",
+    ),
+    rule(
+        "HDR_SUBJECT_TRACKING_TAG",
+        Spam,
+        1.5,
+        "subject padded with spaces before a tracking token",
+    ),
+    rule(
+        "HDR_FROM_DIGITS",
+        Spam,
+        0.8,
+        "From local part is letters followed by a run of digits",
+    ),
+    rule(
+        "HDR_FORGED_MUA",
+        Suspicious,
+        5.0,
+        "mail client retired long before the message's date (forged X-Mailer)",
+    ),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -45,7 +130,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     // Date
     match (msg.header_raw("Date"), msg.date()) {
         (None, _) => f.add("HDR_MISSING_DATE", "no Date header"),
-        (Some(raw), None) => f.add("HDR_MALFORMED_DATE", format!("Date: {}", clip(raw.trim(), 80))),
+        (Some(raw), None) => f.add(
+            "HDR_MALFORMED_DATE",
+            format!("Date: {}", clip(raw.trim(), 80)),
+        ),
         (Some(_), Some(date)) => {
             if let Some(received) = ctx.envelope.received_at {
                 let ahead = date - received;
@@ -75,7 +163,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                     .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
                     && !i.contains(char::is_whitespace)
             }) {
-                f.add("HDR_MALFORMED_MESSAGE_ID", format!("Message-ID: {}", clip(id, 80)));
+                f.add(
+                    "HDR_MALFORMED_MESSAGE_ID",
+                    format!("Message-ID: {}", clip(id, 80)),
+                );
             }
         }
     }
@@ -91,14 +182,20 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         if !from.iter().any(|m| m.domain().is_some()) {
             f.add(
                 "HDR_MALFORMED_FROM",
-                format!("From: {}", clip(msg.header_raw("From").unwrap_or("").trim(), 80)),
+                format!(
+                    "From: {}",
+                    clip(msg.header_raw("From").unwrap_or("").trim(), 80)
+                ),
             );
         }
     }
 
     // Received chain
     if let Some(bad) = ctx.hops.iter().find(|h| !h.parsed) {
-        f.add("HDR_RECEIVED_UNPARSEABLE", format!("Received: {}", clip(&bad.raw, 120)));
+        f.add(
+            "HDR_RECEIVED_UNPARSEABLE",
+            format!("Received: {}", clip(&bad.raw, 120)),
+        );
     }
     // Each hop is written after the one below it; a lower hop dated more
     // than a day later than its parent is made up.
@@ -142,7 +239,14 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             .find(|(name, _)| mailer.contains(name))
             .filter(|(_, last)| date > *last + 3 * 365 * 86_400);
         if retired.is_some() {
-            f.add("HDR_FORGED_MUA", format!("X-Mailer {} on mail dated {}", clip(mailer.trim(), 60), year_of(date)));
+            f.add(
+                "HDR_FORGED_MUA",
+                format!(
+                    "X-Mailer {} on mail dated {}",
+                    clip(mailer.trim(), 60),
+                    year_of(date)
+                ),
+            );
         }
     }
 
@@ -156,12 +260,19 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     if visible.len() > limits.max_recipients {
         f.add(
             "HDR_TOO_MANY_RECIPIENTS",
-            format!("{} To/Cc addresses (limit {})", visible.len(), limits.max_recipients),
+            format!(
+                "{} To/Cc addresses (limit {})",
+                visible.len(),
+                limits.max_recipients
+            ),
         );
     } else if !visible.iter().any(|m| m.address.is_some()) {
         f.add(
             "HDR_NO_VISIBLE_RECIPIENT",
-            format!("To: {}", clip(msg.header_raw("To").unwrap_or("(absent)").trim(), 60)),
+            format!(
+                "To: {}",
+                clip(msg.header_raw("To").unwrap_or("(absent)").trim(), 60)
+            ),
         );
     }
 
@@ -171,13 +282,20 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         let upper = letters.iter().filter(|c| c.is_uppercase()).count();
         let bangs = subject.matches('!').count();
         if (letters.len() >= 12 && upper * 10 >= letters.len() * 8) || bangs >= 3 {
-            f.add("HDR_SUBJECT_SHOUTING", format!("Subject: {}", clip(subject, 80)));
+            f.add(
+                "HDR_SUBJECT_SHOUTING",
+                format!("Subject: {}", clip(subject, 80)),
+            );
         }
     }
 
     if let Some(subject) = msg.subject() {
         let t = subject.trim_start().to_ascii_uppercase();
-        if t.starts_with("ADV:") || t.starts_with("ADV ") || t.starts_with("[ADV]") || t.starts_with("ADV-") {
+        if t.starts_with("ADV:")
+            || t.starts_with("ADV ")
+            || t.starts_with("[ADV]")
+            || t.starts_with("ADV-")
+        {
             f.add("HDR_SUBJECT_ADV", format!("Subject: {}", clip(subject, 80)));
         }
         // Bulk tools pad the subject so the per-recipient token they append
@@ -187,11 +305,18 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             .char_indices()
             .rfind(|(_, c)| c.is_whitespace())
             .map_or(0, |(i, c)| i + c.len_utf8());
-        let gap = trimmed[..tail_start].chars().rev().take_while(|c| c.is_whitespace()).count();
+        let gap = trimmed[..tail_start]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_whitespace())
+            .count();
         if gap >= 5 && tail_start < trimmed.len() && tail_start > gap {
             let tail = &trimmed[tail_start..];
             {
-                f.add("HDR_SUBJECT_TRACKING_TAG", format!("Subject ends `{}`", clip(tail, 30)));
+                f.add(
+                    "HDR_SUBJECT_TRACKING_TAG",
+                    format!("Subject ends `{}`", clip(tail, 30)),
+                );
             }
         }
     }
@@ -202,7 +327,11 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         .and_then(|a| a.rsplit_once('@'))
         .map(|(l, _)| l)
     {
-        let digits = local.bytes().rev().take_while(|b| b.is_ascii_digit()).count();
+        let digits = local
+            .bytes()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         let letters = &local[..local.len() - digits];
         if digits >= 3 && letters.len() >= 3 && letters.bytes().all(|b| b.is_ascii_alphabetic()) {
             f.add("HDR_FROM_DIGITS", format!("From local part `{local}`"));
@@ -212,18 +341,21 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     // MIME without MIME-Version
     let ct = msg.header_raw("Content-Type").unwrap_or("");
     if ct.to_ascii_lowercase().contains("multipart/") && msg.header_raw("MIME-Version").is_none() {
-        f.add("HDR_MISSING_MIME_VERSION", "multipart Content-Type without MIME-Version");
+        f.add(
+            "HDR_MISSING_MIME_VERSION",
+            "multipart Content-Type without MIME-Version",
+        );
     }
     f.into_vec()
 }
 
 /// Mail clients and the Unix time of their last release (roughly).
 const RETIRED_MAILERS: &[(&str, i64)] = &[
-    ("Outlook Express", 1_230_768_000),  // 2009
-    ("Windows Mail 6.0", 1_262_304_000), // 2010
+    ("Outlook Express", 1_230_768_000),   // 2009
+    ("Windows Mail 6.0", 1_262_304_000),  // 2010
     ("Windows Live Mail", 1_483_228_800), // 2017
-    ("Eudora", 1_167_609_600),           // 2007
-    ("Netscape", 1_199_145_600),         // 2008
+    ("Eudora", 1_167_609_600),            // 2007
+    ("Netscape", 1_199_145_600),          // 2008
 ];
 
 fn year_of(ts: i64) -> i64 {
@@ -323,7 +455,15 @@ mod tests {
             Envelope::default(),
         );
         let ids = ids(&f);
-        for want in ["HDR_MALFORMED_DATE", "HDR_MALFORMED_MESSAGE_ID", "HDR_MULTIPLE_FROM", "HDR_MALFORMED_FROM", "HDR_NO_VISIBLE_RECIPIENT", "HDR_SUBJECT_SHOUTING", "HDR_RATWARE"] {
+        for want in [
+            "HDR_MALFORMED_DATE",
+            "HDR_MALFORMED_MESSAGE_ID",
+            "HDR_MULTIPLE_FROM",
+            "HDR_MALFORMED_FROM",
+            "HDR_NO_VISIBLE_RECIPIENT",
+            "HDR_SUBJECT_SHOUTING",
+            "HDR_RATWARE",
+        ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }
     }

@@ -16,16 +16,59 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("IP_BLOCKLISTED", Spam, 10.0, "origin IP in a block-listed range (rules/ip.toml)"),
-    rule("IP_ORIGIN_NOT_PUBLIC", Spam, 2.0, "origin IP is private or bogon where a public one belongs"),
-    rule("IP_NO_RDNS", Spam, 1.0, "origin IP has no reverse DNS (Received says `unknown`)"),
-    rule("IP_DYNAMIC_RDNS", Spam, 1.5, "origin reverse DNS looks like a dynamic/residential address"),
-    rule("IP_HELO_BARE_IP", Spam, 1.0, "HELO is a bare IP address, not a name or [literal]"),
+    rule(
+        "IP_BLOCKLISTED",
+        Spam,
+        10.0,
+        "origin IP in a block-listed range (rules/ip.toml)",
+    ),
+    rule(
+        "IP_ORIGIN_NOT_PUBLIC",
+        Spam,
+        2.0,
+        "origin IP is private or bogon where a public one belongs",
+    ),
+    rule(
+        "IP_NO_RDNS",
+        Spam,
+        1.0,
+        "origin IP has no reverse DNS (Received says `unknown`)",
+    ),
+    rule(
+        "IP_DYNAMIC_RDNS",
+        Spam,
+        1.5,
+        "origin reverse DNS looks like a dynamic/residential address",
+    ),
+    rule(
+        "IP_HELO_BARE_IP",
+        Spam,
+        1.0,
+        "HELO is a bare IP address, not a name or [literal]",
+    ),
 ];
 
 const DYNAMIC_TOKENS: &[&str] = &[
-    "dsl", "adsl", "xdsl", "dyn", "dynamic", "dhcp", "pool", "ppp", "pppoe", "dialup", "dial",
-    "cable", "cpe", "broadband", "customer", "client", "residential", "nat", "modem", "wireless",
+    "dsl",
+    "adsl",
+    "xdsl",
+    "dyn",
+    "dynamic",
+    "dhcp",
+    "pool",
+    "ppp",
+    "pppoe",
+    "dialup",
+    "dial",
+    "cable",
+    "cpe",
+    "broadband",
+    "customer",
+    "client",
+    "residential",
+    "nat",
+    "modem",
+    "wireless",
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -46,7 +89,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     }
     if let Some(hop) = ctx.origin.hop.and_then(|i| ctx.hops.get(i)) {
         match hop.rdns.as_deref() {
-            Some("unknown") => f.add("IP_NO_RDNS", format!("`{}`", super::headers::clip(&hop.raw, 100))),
+            Some("unknown") => f.add(
+                "IP_NO_RDNS",
+                format!("`{}`", super::headers::clip(&hop.raw, 100)),
+            ),
             Some(rdns) if looks_dynamic(rdns, ip) => {
                 f.add("IP_DYNAMIC_RDNS", format!("origin {ip} reverse DNS {rdns}"))
             }
@@ -72,10 +118,7 @@ fn chain(ctx: &Context<'_>) -> String {
 
 /// Residential names carry access-technology words or the address itself.
 fn looks_dynamic(rdns: &str, ip: IpAddr) -> bool {
-    let tokens: Vec<&str> = rdns
-        .split(['.', '-'])
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = rdns.split(['.', '-']).filter(|t| !t.is_empty()).collect();
     if tokens.len() < 3 {
         return false;
     }

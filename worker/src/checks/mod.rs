@@ -128,7 +128,9 @@ impl Content {
                     c.text.push(' ');
                     c.text.push_str(&html::fold_whitespace(body));
                     for raw in url::find_in_text(body, limits.max_urls) {
-                        if c.links.len() < limits.max_urls && seen.insert((raw.clone(), String::new())) {
+                        if c.links.len() < limits.max_urls
+                            && seen.insert((raw.clone(), String::new()))
+                        {
                             c.links.push(Link {
                                 url: Url::parse(&raw),
                                 anchor_text: None,
@@ -146,7 +148,9 @@ impl Content {
                         // Keyed with the anchor text: the same URL shown as
                         // another domain in HTML must not hide behind its
                         // plain-text twin.
-                        if c.links.len() < limits.max_urls && seen.insert((a.href.clone(), a.text.clone())) {
+                        if c.links.len() < limits.max_urls
+                            && seen.insert((a.href.clone(), a.text.clone()))
+                        {
                             c.links.push(Link {
                                 url: Url::parse(&a.href),
                                 anchor_text: Some(a.text),
@@ -278,7 +282,9 @@ pub(crate) mod testing {
         static ENGINE: OnceLock<Engine> = OnceLock::new();
         ENGINE.get_or_init(|| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-            Engine::new(Arc::new(Rules::load(&dir).unwrap_or_else(|e| panic!("{e}"))))
+            Engine::new(Arc::new(
+                Rules::load(&dir).unwrap_or_else(|e| panic!("{e}")),
+            ))
         })
     }
 

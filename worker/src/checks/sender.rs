@@ -31,13 +31,20 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mail_from = ctx.envelope.mail_from.clone().filter(|m| !m.is_empty());
     let hit = from
         .chain(mail_from)
-        .find_map(|a| list.match_address(&a).map(|m| format!("{a} matches blocked {m}")))
+        .find_map(|a| {
+            list.match_address(&a)
+                .map(|m| format!("{a} matches blocked {m}"))
+        })
         .or_else(|| {
             let ip = ctx.origin.ip?;
-            list.match_ip(ip).map(|m| format!("origin {ip} matches blocked {m}"))
+            list.match_ip(ip)
+                .map(|m| format!("origin {ip} matches blocked {m}"))
         });
     if let Some(evidence) = hit {
-        f.add("SENDER_BLOCKED", format!("{evidence} (policy {})", ctx.policy.domain));
+        f.add(
+            "SENDER_BLOCKED",
+            format!("{evidence} (policy {})", ctx.policy.domain),
+        );
     }
     f.into_vec()
 }
@@ -50,8 +57,12 @@ mod tests {
 
     #[test]
     fn blocked_domain_and_ip() {
-        let m = "From: x@sales.known-bad-vendor.biz\r\nTo: a@contoso.com\r\nSubject: s\r\n\r\nb\r\n";
-        assert_eq!(ids(&run(&CHECK, m, Envelope::default())), vec!["SENDER_BLOCKED"]);
+        let m =
+            "From: x@sales.known-bad-vendor.biz\r\nTo: a@contoso.com\r\nSubject: s\r\n\r\nb\r\n";
+        assert_eq!(
+            ids(&run(&CHECK, m, Envelope::default())),
+            vec!["SENDER_BLOCKED"]
+        );
         let env = Envelope {
             peer_ip: Some("185.234.216.7".parse().unwrap()),
             rcpt_to: vec!["a@contoso.com".into()],

@@ -20,24 +20,82 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("SPOOF_FROM_ENVELOPE_MISMATCH", Spoof, 1.0, "header From and envelope MAIL FROM are different organisations"),
-    rule("SPOOF_REPLY_TO_FREEMAIL", Suspicious, 5.0, "Reply-To diverts answers to a free-mail account of another organisation"),
-    rule("SPOOF_REPLY_TO_OTHER_DOMAIN", Suspicious, 1.0, "Reply-To is another organisation"),
-    rule("SPOOF_DISPLAY_NAME_ADDRESS", Spoof, 6.0, "display name shows an address of another domain"),
-    rule("SPOOF_VIP_DISPLAY_NAME", Spoof, 6.0, "display name of a protected VIP, sent from outside"),
-    rule("SPOOF_LOOKALIKE_DOMAIN", Spoof, 6.0, "sender domain looks like a protected domain"),
-    rule("SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED", Spoof, 8.0, "header From claims a protected domain from outside its authorized sender ranges"),
-    rule("SPOOF_ENVELOPE_PROTECTED_DOMAIN", Spoof, 3.0, "MAIL FROM claims a protected domain from outside its authorized sender ranges"),
-    rule("SPOOF_BRAND_DISPLAY_NAME", Malicious, 4.0, "display name of a well-known brand on mail from an unrelated domain"),
-    rule("SPOOF_FREEMAIL_ORG_NAME", Spoof, 2.0, "free-mail sender using a protected organisation's name"),
-    rule("INFO_SPOOF_ALLOWED", Info, 0.0, "a spoof allow pair (domain, range) matched"),
+    rule(
+        "SPOOF_FROM_ENVELOPE_MISMATCH",
+        Spoof,
+        1.0,
+        "header From and envelope MAIL FROM are different organisations",
+    ),
+    rule(
+        "SPOOF_REPLY_TO_FREEMAIL",
+        Suspicious,
+        5.0,
+        "Reply-To diverts answers to a free-mail account of another organisation",
+    ),
+    rule(
+        "SPOOF_REPLY_TO_OTHER_DOMAIN",
+        Suspicious,
+        1.0,
+        "Reply-To is another organisation",
+    ),
+    rule(
+        "SPOOF_DISPLAY_NAME_ADDRESS",
+        Spoof,
+        6.0,
+        "display name shows an address of another domain",
+    ),
+    rule(
+        "SPOOF_VIP_DISPLAY_NAME",
+        Spoof,
+        6.0,
+        "display name of a protected VIP, sent from outside",
+    ),
+    rule(
+        "SPOOF_LOOKALIKE_DOMAIN",
+        Spoof,
+        6.0,
+        "sender domain looks like a protected domain",
+    ),
+    rule(
+        "SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED",
+        Spoof,
+        8.0,
+        "header From claims a protected domain from outside its authorized sender ranges",
+    ),
+    rule(
+        "SPOOF_ENVELOPE_PROTECTED_DOMAIN",
+        Spoof,
+        3.0,
+        "MAIL FROM claims a protected domain from outside its authorized sender ranges",
+    ),
+    rule(
+        "SPOOF_BRAND_DISPLAY_NAME",
+        Malicious,
+        4.0,
+        "display name of a well-known brand on mail from an unrelated domain",
+    ),
+    rule(
+        "SPOOF_FREEMAIL_ORG_NAME",
+        Spoof,
+        2.0,
+        "free-mail sender using a protected organisation's name",
+    ),
+    rule(
+        "INFO_SPOOF_ALLOWED",
+        Info,
+        0.0,
+        "a spoof allow pair (domain, range) matched",
+    ),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let from = ctx.message.from().into_iter().next();
     let from_addr = from.as_ref().and_then(|m| m.address.clone());
-    let from_domain = from_addr.as_deref().and_then(address_domain).map(str::to_string);
+    let from_domain = from_addr
+        .as_deref()
+        .and_then(address_domain)
+        .map(str::to_string);
     let from_org = from_domain.as_deref().map(org_domain).map(str::to_string);
     let mail_from_domain = ctx.envelope.mail_from_domain().map(str::to_string);
 
@@ -54,7 +112,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                     .and_then(|p| p.spoof_allowed(org_domain(domain), ip))
             });
         if let Some(net) = allowed {
-            f.add("INFO_SPOOF_ALLOWED", format!("{domain} may send from {net} ({ip})"));
+            f.add(
+                "INFO_SPOOF_ALLOWED",
+                format!("{domain} may send from {net} ({ip})"),
+            );
             return f.into_vec();
         }
     }
@@ -71,9 +132,14 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
 
     // Reply-To
     for rt in ctx.message.reply_to() {
-        let Some(rt_domain) = rt.domain() else { continue };
+        let Some(rt_domain) = rt.domain() else {
+            continue;
+        };
         let rt_org = org_domain(rt_domain);
-        if from_org.as_deref().is_some_and(|fo| fo.eq_ignore_ascii_case(rt_org)) {
+        if from_org
+            .as_deref()
+            .is_some_and(|fo| fo.eq_ignore_ascii_case(rt_org))
+        {
             continue;
         }
         let evidence = format!(
@@ -107,7 +173,12 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                 .is_some_and(|p| p.domain == ctx.policy.domain);
             if !from_inside {
                 let normalized = normalize_name(name);
-                if let Some(vip) = ctx.policy.vip_names.iter().find(|v| name_matches(&normalized, v)) {
+                if let Some(vip) = ctx
+                    .policy
+                    .vip_names
+                    .iter()
+                    .find(|v| name_matches(&normalized, v))
+                {
                     f.add(
                         "SPOOF_VIP_DISPLAY_NAME",
                         format!(
@@ -118,7 +189,9 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                 }
                 if let Some((brand, _)) = ctx.rules.lists.brands.iter().find(|(brand, domains)| {
                     format!(" {normalized} ").contains(&format!(" {brand} "))
-                        && !domains.iter().any(|d| fo.eq_ignore_ascii_case(org_domain(d)))
+                        && !domains
+                            .iter()
+                            .any(|d| fo.eq_ignore_ascii_case(org_domain(d)))
                 }) {
                     f.add(
                         "SPOOF_BRAND_DISPLAY_NAME",
@@ -218,7 +291,10 @@ fn address_in(name: &str) -> Option<&str> {
 }
 
 /// Whether `domain` imitates a protected domain, and how.
-pub fn lookalike<'p>(domain: &str, protected: &'p [ProtectedDomain]) -> Option<(&'p ProtectedDomain, &'static str)> {
+pub fn lookalike<'p>(
+    domain: &str,
+    protected: &'p [ProtectedDomain],
+) -> Option<(&'p ProtectedDomain, &'static str)> {
     let unicode = if domain.contains("xn--") {
         idna::domain_to_unicode(domain).0
     } else {
@@ -281,7 +357,14 @@ mod tests {
     #[test]
     fn lookalikes() {
         let p = &engine().rules().protected;
-        for d in ["c0ntoso.com", "contosso.com", "contoso-secure.com", "xn--cntoso-3hf.com", "contoso.co", "rnicrosoft.com"] {
+        for d in [
+            "c0ntoso.com",
+            "contosso.com",
+            "contoso-secure.com",
+            "xn--cntoso-3hf.com",
+            "contoso.co",
+            "rnicrosoft.com",
+        ] {
             let hit = lookalike(d, p);
             if d == "rnicrosoft.com" {
                 assert!(hit.is_none(), "{d}");
@@ -296,25 +379,51 @@ mod tests {
 
     #[test]
     fn own_domain_from_outside() {
-        let f = run(&CHECK, &msg("it@contoso.com", ""), env("91.200.1.1", "it@contoso.com"));
-        assert!(ids(&f).contains(&"SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED"), "{f:?}");
-        let f = run(&CHECK, &msg("it@contoso.com", ""), env("40.107.5.5", "it@contoso.com"));
+        let f = run(
+            &CHECK,
+            &msg("it@contoso.com", ""),
+            env("91.200.1.1", "it@contoso.com"),
+        );
+        assert!(
+            ids(&f).contains(&"SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED"),
+            "{f:?}"
+        );
+        let f = run(
+            &CHECK,
+            &msg("it@contoso.com", ""),
+            env("40.107.5.5", "it@contoso.com"),
+        );
         assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
     fn spoof_allow_pair_suppresses() {
-        let f = run(&CHECK, &msg("news@contoso.com", ""), env("149.72.10.10", "bounce@sendgrid.net"));
+        let f = run(
+            &CHECK,
+            &msg("news@contoso.com", ""),
+            env("149.72.10.10", "bounce@sendgrid.net"),
+        );
         assert_eq!(ids(&f), vec!["INFO_SPOOF_ALLOWED"]);
     }
 
     #[test]
     fn vip_and_display_name_tricks() {
-        let f = run(&CHECK, &msg("\"Megan Bowen\" <megan.bowen.ceo@gmail.com>", "Reply-To: boss@outlook.com\r\n"), env("209.85.1.1", "megan.bowen.ceo@gmail.com"));
+        let f = run(
+            &CHECK,
+            &msg(
+                "\"Megan Bowen\" <megan.bowen.ceo@gmail.com>",
+                "Reply-To: boss@outlook.com\r\n",
+            ),
+            env("209.85.1.1", "megan.bowen.ceo@gmail.com"),
+        );
         let ids = ids(&f);
         assert!(ids.contains(&"SPOOF_VIP_DISPLAY_NAME"), "{ids:?}");
         assert!(ids.contains(&"SPOOF_REPLY_TO_FREEMAIL"), "{ids:?}");
-        let f = run(&CHECK, &msg("\"it@contoso.com\" <x@evil.example>", ""), env("5.5.5.5", "x@evil.example"));
+        let f = run(
+            &CHECK,
+            &msg("\"it@contoso.com\" <x@evil.example>", ""),
+            env("5.5.5.5", "x@evil.example"),
+        );
         assert!(super::super::testing::ids(&f).contains(&"SPOOF_DISPLAY_NAME_ADDRESS"));
     }
 

@@ -17,17 +17,72 @@ pub const CHECK: Check = Check {
 
 /// Rules this check reports.
 pub const RULES: &[RuleSpec] = &[
-    rule("URL_TEXT_HREF_MISMATCH", Suspicious, 5.0, "link text shows one domain, the link goes to another"),
-    rule("URL_IP_LITERAL", Suspicious, 5.0, "link to a bare IP address"),
-    rule("URL_PUNYCODE_HOST", Suspicious, 2.0, "link host in punycode (xn--)"),
-    rule("URL_MIXED_SCRIPT_HOST", Malicious, 5.0, "link host mixes scripts (homoglyph attack)"),
-    rule("URL_SHORTENER", Suspicious, 5.0, "link through a URL shortener"),
-    rule("URL_FREE_HOSTING", Suspicious, 3.0, "link to free web hosting often used for phishing pages"),
-    rule("URL_BLOCKED_DOMAIN", Malicious, 10.0, "link to a block-listed domain"),
-    rule("URL_USERINFO_TRICK", Malicious, 5.0, "link with a domain-like user part before @"),
-    rule("URL_LOOKALIKE_DOMAIN", Malicious, 5.0, "link host looks like a protected domain"),
-    rule("URL_FORM_PASSWORD", Malicious, 7.0, "HTML form asking for a password inside the message"),
-    rule("URL_FORM_EXTERNAL", Suspicious, 5.0, "HTML form posting to an external site"),
+    rule(
+        "URL_TEXT_HREF_MISMATCH",
+        Suspicious,
+        5.0,
+        "link text shows one domain, the link goes to another",
+    ),
+    rule(
+        "URL_IP_LITERAL",
+        Suspicious,
+        5.0,
+        "link to a bare IP address",
+    ),
+    rule(
+        "URL_PUNYCODE_HOST",
+        Suspicious,
+        2.0,
+        "link host in punycode (xn--)",
+    ),
+    rule(
+        "URL_MIXED_SCRIPT_HOST",
+        Malicious,
+        5.0,
+        "link host mixes scripts (homoglyph attack)",
+    ),
+    rule(
+        "URL_SHORTENER",
+        Suspicious,
+        5.0,
+        "link through a URL shortener",
+    ),
+    rule(
+        "URL_FREE_HOSTING",
+        Suspicious,
+        3.0,
+        "link to free web hosting often used for phishing pages",
+    ),
+    rule(
+        "URL_BLOCKED_DOMAIN",
+        Malicious,
+        10.0,
+        "link to a block-listed domain",
+    ),
+    rule(
+        "URL_USERINFO_TRICK",
+        Malicious,
+        5.0,
+        "link with a domain-like user part before @",
+    ),
+    rule(
+        "URL_LOOKALIKE_DOMAIN",
+        Malicious,
+        5.0,
+        "link host looks like a protected domain",
+    ),
+    rule(
+        "URL_FORM_PASSWORD",
+        Malicious,
+        7.0,
+        "HTML form asking for a password inside the message",
+    ),
+    rule(
+        "URL_FORM_EXTERNAL",
+        Suspicious,
+        5.0,
+        "HTML form posting to an external site",
+    ),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -36,10 +91,8 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     for link in &ctx.content.links {
         let url = &link.url;
         match &url.host {
-            Some(Host::Ip(ip)) if url.scheme.starts_with("http") => {
-                if !f.has("URL_IP_LITERAL") {
-                    f.add("URL_IP_LITERAL", format!("{} (host {ip})", clip(&url.raw)));
-                }
+            Some(Host::Ip(ip)) if url.scheme.starts_with("http") && !f.has("URL_IP_LITERAL") => {
+                f.add("URL_IP_LITERAL", format!("{} (host {ip})", clip(&url.raw)));
             }
             Some(Host::Domain(host)) => {
                 if let Some(text) = &link.anchor_text {
@@ -69,7 +122,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                 }
                 if let Some(d) = lists.blocked_url_domains.matching(host) {
                     if !f.has("URL_BLOCKED_DOMAIN") {
-                        f.add("URL_BLOCKED_DOMAIN", format!("{} (listed {d})", clip(&url.raw)));
+                        f.add(
+                            "URL_BLOCKED_DOMAIN",
+                            format!("{} (listed {d})", clip(&url.raw)),
+                        );
                     }
                 }
                 if let Some(d) = lists.url_shorteners.matching(host) {
@@ -95,7 +151,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
         if let Some(user) = &url.userinfo {
             if user.contains('.') && !f.has("URL_USERINFO_TRICK") {
-                f.add("URL_USERINFO_TRICK", format!("{} shows `{user}` before @", clip(&url.raw)));
+                f.add(
+                    "URL_USERINFO_TRICK",
+                    format!("{} shows `{user}` before @", clip(&url.raw)),
+                );
             }
         }
     }
@@ -111,11 +170,17 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
         if let Some(action) = &form.action {
             if action.contains("://") && !f.has("URL_FORM_EXTERNAL") {
-                f.add("URL_FORM_EXTERNAL", format!("form posts to {}", clip(action)));
+                f.add(
+                    "URL_FORM_EXTERNAL",
+                    format!("form posts to {}", clip(action)),
+                );
             }
         }
     }
-    if ctx.content.forms.is_empty() && ctx.content.password_inputs > 0 && !f.has("URL_FORM_PASSWORD") {
+    if ctx.content.forms.is_empty()
+        && ctx.content.password_inputs > 0
+        && !f.has("URL_FORM_PASSWORD")
+    {
         f.add("URL_FORM_PASSWORD", "password input outside a form");
     }
     f.into_vec()
@@ -139,14 +204,25 @@ mod tests {
     fn link_tricks() {
         let f = run(
             &CHECK,
-            &html(r#"<a href="http://login.evil.example/x">https://www.paypal.com/signin</a>
+            &html(
+                r#"<a href="http://login.evil.example/x">https://www.paypal.com/signin</a>
             <a href="http://45.61.12.8/login">here</a> <a href="https://bit.ly/3xYz">s</a>
             <a href="https://contoso-login.web.app/">sso</a> <a href="http://www.paypal.com@evil.example/">p</a>
-            <form action="https://evil.example/p"><input type="password"></form>"#),
+            <form action="https://evil.example/p"><input type="password"></form>"#,
+            ),
             Envelope::default(),
         );
         let ids = ids(&f);
-        for want in ["URL_TEXT_HREF_MISMATCH", "URL_IP_LITERAL", "URL_SHORTENER", "URL_FREE_HOSTING", "URL_USERINFO_TRICK", "URL_FORM_PASSWORD", "URL_FORM_EXTERNAL", "URL_LOOKALIKE_DOMAIN"] {
+        for want in [
+            "URL_TEXT_HREF_MISMATCH",
+            "URL_IP_LITERAL",
+            "URL_SHORTENER",
+            "URL_FREE_HOSTING",
+            "URL_USERINFO_TRICK",
+            "URL_FORM_PASSWORD",
+            "URL_FORM_EXTERNAL",
+            "URL_LOOKALIKE_DOMAIN",
+        ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }
     }
@@ -155,7 +231,9 @@ mod tests {
     fn honest_links_are_fine() {
         let f = run(
             &CHECK,
-            &html(r#"<a href="https://www.contoso.com/news">www.contoso.com</a> <a href="https://docs.example.org/">Docs</a>"#),
+            &html(
+                r#"<a href="https://www.contoso.com/news">www.contoso.com</a> <a href="https://docs.example.org/">Docs</a>"#,
+            ),
             Envelope::default(),
         );
         assert!(f.is_empty(), "{f:?}");

@@ -78,7 +78,12 @@ pub fn parse(
             ));
         }
         if c.all.is_empty() {
-            return Err(RulesError::at(path, src, id.span().start, "a combo needs at least one id in `all`"));
+            return Err(RulesError::at(
+                path,
+                src,
+                id.span().start,
+                "a combo needs at least one id in `all`",
+            ));
         }
         for r in c.all.iter().chain(c.any.iter()) {
             if !scores.contains_key(r.get_ref()) {
@@ -86,7 +91,10 @@ pub fn parse(
                     path,
                     src,
                     r.span().start,
-                    format!("unknown rule id `{}`; `mailsift rules` lists the known ids", r.get_ref()),
+                    format!(
+                        "unknown rule id `{}`; `mailsift rules` lists the known ids",
+                        r.get_ref()
+                    ),
                 ));
             }
         }

@@ -13,13 +13,13 @@
 //! | `ip.toml` | global allow and block CIDR lists |
 //! | `combos.toml` | combination rules: findings that together mean more ([`combos`]) |
 
-mod error;
 pub mod combos;
+mod error;
 pub mod phrases;
 pub mod policy;
 
-pub use error::RulesError;
 pub use combos::Combo;
+pub use error::RulesError;
 pub use phrases::PhraseList;
 pub use policy::{DomainPolicy, Mode, PolicySet, SenderList};
 
@@ -310,7 +310,11 @@ impl Rules {
 /// The registrable label and its skeleton, for lookalike comparison.
 pub fn protected_domain(domain: &str) -> ProtectedDomain {
     let registrable = psl::domain_str(domain).unwrap_or(domain);
-    let label = registrable.split('.').next().unwrap_or(registrable).to_string();
+    let label = registrable
+        .split('.')
+        .next()
+        .unwrap_or(registrable)
+        .to_string();
     ProtectedDomain {
         domain: domain.to_string(),
         skeleton: confusable_skeleton(&label),
@@ -322,7 +326,9 @@ pub fn protected_domain(domain: &str) -> ProtectedDomain {
 /// `1`/`l`→`l`, `vv`→`w`), lower case: equal skeletons look the same.
 pub fn confusable_skeleton(s: &str) -> String {
     let lower = s.to_lowercase();
-    let sk: String = unicode_security::skeleton(&lower).collect::<String>().to_lowercase();
+    let sk: String = unicode_security::skeleton(&lower)
+        .collect::<String>()
+        .to_lowercase();
     sk.replace("rn", "m")
         .replace("vv", "w")
         .replace('0', "o")
@@ -390,7 +396,10 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
     let mut spill = [[0f64; 6]; 6];
     for (from, tos) in &f.spill {
         for (to, share) in tos.get_ref() {
-            if from.index() >= to.index() || *to == Disposition::None || !(0.0..=1.0).contains(share) {
+            if from.index() >= to.index()
+                || *to == Disposition::None
+                || !(0.0..=1.0).contains(share)
+            {
                 return Err(RulesError::at(
                     path,
                     src,
@@ -461,7 +470,12 @@ fn apply_score_overrides(
         };
         if let Some(w) = o.weight {
             if !w.is_finite() {
-                return Err(RulesError::at(path, src, id.span().start, "weight must be finite"));
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    id.span().start,
+                    "weight must be finite",
+                ));
             }
             score.weight = w;
         }
@@ -528,7 +542,10 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
             .brands
             .into_iter()
             .map(|(name, domains)| {
-                let domains = domains.into_iter().map(|d| d.to_ascii_lowercase()).collect();
+                let domains = domains
+                    .into_iter()
+                    .map(|d| d.to_ascii_lowercase())
+                    .collect();
                 (policy::normalize_name(&name), domains)
             })
             .collect(),
@@ -558,9 +575,18 @@ mod tests {
 
     #[test]
     fn skeletons_catch_ascii_lookalikes() {
-        assert_eq!(confusable_skeleton("c0ntoso"), confusable_skeleton("contoso"));
-        assert_eq!(confusable_skeleton("rnicrosoft"), confusable_skeleton("microsoft"));
-        assert_eq!(confusable_skeleton("соntoso"), confusable_skeleton("contoso"));
+        assert_eq!(
+            confusable_skeleton("c0ntoso"),
+            confusable_skeleton("contoso")
+        );
+        assert_eq!(
+            confusable_skeleton("rnicrosoft"),
+            confusable_skeleton("microsoft")
+        );
+        assert_eq!(
+            confusable_skeleton("соntoso"),
+            confusable_skeleton("contoso")
+        );
     }
 
     #[test]

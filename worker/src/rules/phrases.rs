@@ -12,7 +12,7 @@
 
 use super::error::RulesError;
 use crate::finding::Disposition;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,7 +45,9 @@ pub struct PhraseHits<'a> {
 
 impl PhraseList {
     /// Scans `text` for whole-word, case-insensitive occurrences; each phrase
-    /// counts once however often it appears.
+    /// counts once however often it appears. `text` must already be ASCII
+    /// lower-cased (see [`lowercase_for_scan`]): the automata are built
+    /// lower-case and case-sensitive, which searches about twice as fast.
     pub fn scan(&self, text: &str) -> Option<PhraseHits<'_>> {
         let mut seen = vec![false; self.phrases.len()];
         let bytes = text.as_bytes();
@@ -83,6 +85,11 @@ impl PhraseList {
     }
 }
 
+/// The form of a text that [`PhraseList::scan`] expects.
+pub fn lowercase_for_scan(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
@@ -118,9 +125,14 @@ pub fn parse(path: &Path, src: &str) -> Result<Vec<PhraseList>, RulesError> {
             ));
         }
         if list.disposition == crate::finding::Disposition::None {
-            return Err(RulesError::at(path, src, at, "a phrase list cannot point to NONE"));
+            return Err(RulesError::at(
+                path,
+                src,
+                at,
+                "a phrase list cannot point to NONE",
+            ));
         }
-        if list.phrases.is_empty() || !(list.cap > 0.0) {
+        if list.phrases.is_empty() || list.cap.is_nan() || list.cap <= 0.0 {
             return Err(RulesError::at(
                 path,
                 src,
@@ -131,14 +143,18 @@ pub fn parse(path: &Path, src: &str) -> Result<Vec<PhraseList>, RulesError> {
         let (phrases, weights): (Vec<String>, Vec<f64>) = list
             .phrases
             .into_iter()
-            .map(|(p, w)| (p.split_whitespace().collect::<Vec<_>>().join(" "), w))
+            .map(|(p, w)| {
+                let folded = p.split_whitespace().collect::<Vec<_>>().join(" ");
+                (folded.to_ascii_lowercase(), w)
+            })
             .unzip();
         if let Some(p) = phrases.iter().find(|p| p.is_empty()) {
             return Err(RulesError::at(path, src, at, format!("empty phrase `{p}`")));
         }
         let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            // A DFA costs memory once at load and is the fastest to search.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&phrases)
             .map_err(|e| RulesError::at(path, src, at, e.to_string()))?;
         out.push(PhraseList {
@@ -170,7 +186,9 @@ mod tests {
     #[test]
     fn whole_words_once_each_capped() {
         let l = list();
-        let hits = l.scan("ACT NOW! Totally FREE, free, free").unwrap();
+        let hits = l
+            .scan(&lowercase_for_scan("ACT NOW! Totally FREE, free, free"))
+            .unwrap();
         assert_eq!(hits.phrases, vec!["act now", "free"]);
         assert_eq!(hits.weight, 3.0);
         assert!(l.scan("in fact nowhere freely").is_none());
@@ -178,9 +196,12 @@ mod tests {
 
     #[test]
     fn bad_id_has_position() {
-        let err = parse(Path::new("p.toml"), "[lower]\ndisposition = \"SPAM\"\ncap = 1.0\nphrases = {a = 1.0}\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            Path::new("p.toml"),
+            "[lower]\ndisposition = \"SPAM\"\ncap = 1.0\nphrases = {a = 1.0}\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("p.toml:1:"), "{err}");
     }
 }

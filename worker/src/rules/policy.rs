@@ -135,7 +135,9 @@ fn is_domain_name(s: &str) -> bool {
         && !s.starts_with('.')
         && !s.ends_with('.')
         && s.split('.').all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -257,7 +259,10 @@ impl PolicySet {
                 ));
             }
             for net in &spec.get_ref().outbound_relays {
-                outbound_nets.entry(net.trunc()).or_default().push(name.clone());
+                outbound_nets
+                    .entry(net.trunc())
+                    .or_default()
+                    .push(name.clone());
             }
             domains.insert(name.clone(), compile_domain(path, src, &name, spec)?);
         }
@@ -289,7 +294,10 @@ fn compile_domain(
     };
     let q_at = f.quarantine.as_ref().map(|q| q.span().start).unwrap_or(at);
     if quarantine.contains(&Disposition::None) {
-        return Err(err(q_at, format!("domain `{name}`: NONE cannot be quarantined")));
+        return Err(err(
+            q_at,
+            format!("domain `{name}`: NONE cannot be quarantined"),
+        ));
     }
     match f.mode {
         Mode::Mx => {
@@ -343,10 +351,18 @@ fn compile_domain(
         }
         exempt_recipients.insert(v);
     }
-    if f.region.is_empty() || !f.region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if f.region.is_empty()
+        || !f
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(err(
             at,
-            format!("domain `{name}`: region `{}` must be a short word like `us` or `eu`", f.region),
+            format!(
+                "domain `{name}`: region `{}` must be a short word like `us` or `eu`",
+                f.region
+            ),
         ));
     }
     Ok(DomainPolicy {
@@ -480,7 +496,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("policy.toml:6:"), "{err}");
-        assert!(err.contains("always quarantines MALICIOUS and SPAM"), "{err}");
+        assert!(
+            err.contains("always quarantines MALICIOUS and SPAM"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -501,7 +520,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused() {
-        let err = parse("[default]\nquarantaine = []\n").unwrap_err().to_string();
+        let err = parse("[default]\nquarantaine = []\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("quarantaine"), "{err}");
     }
 
@@ -522,9 +543,19 @@ mod tests {
         let d = p.for_domain("a.com").unwrap();
         assert!(d.trusted_senders.match_address("X@P.com").is_some());
         assert!(d.trusted_senders.match_address("y@mail.q.org").is_some());
-        assert!(d.trusted_senders.match_ip("9.9.9.9".parse().unwrap()).is_some());
-        assert!(d.spoof_allowed("a.com", "5.5.5.5".parse().unwrap()).is_some());
-        assert!(d.spoof_allowed("a.com", "5.5.6.5".parse().unwrap()).is_none());
-        assert_eq!(d.quarantine, vec![Disposition::Malicious, Disposition::Spam]);
+        assert!(d
+            .trusted_senders
+            .match_ip("9.9.9.9".parse().unwrap())
+            .is_some());
+        assert!(d
+            .spoof_allowed("a.com", "5.5.5.5".parse().unwrap())
+            .is_some());
+        assert!(d
+            .spoof_allowed("a.com", "5.5.6.5".parse().unwrap())
+            .is_none());
+        assert_eq!(
+            d.quarantine,
+            vec![Disposition::Malicious, Disposition::Spam]
+        );
     }
 }
