@@ -16,6 +16,27 @@
 //!   [`Rules`] is immutable and swapped whole.
 //! - [`corpus`] and [`report`] are the replay edge: reading .eml / mbox /
 //!   maildir sources and summarising verdicts against labels.
+//!
+//! ```
+//! use mailsift::{Engine, Envelope, Rules, Disposition};
+//! use std::sync::Arc;
+//!
+//! let rules = Rules::load(&Rules::default_dir()).expect("shipped rules");
+//! let engine = Engine::new(Arc::new(rules));
+//! let raw = b"From: deals@pills.example\r\nTo: bob@contoso.com\r\nSubject: hi\r\n\r\n\
+//!             Cheap viagra and cialis, online pharmacy, no prescription! Act now, 100% free.\r\n";
+//! let envelope = Envelope {
+//!     peer_ip: Some("64.0.0.10".parse().unwrap()),
+//!     mail_from: Some("deals@pills.example".into()),
+//!     rcpt_to: vec!["bob@contoso.com".into()],
+//!     ..Envelope::default()
+//! };
+//! let verdict = engine.classify(raw, Some(&envelope));
+//! assert_eq!(verdict.disposition, Disposition::Spam);
+//! let stamped = mailsift::stamp::stamp(raw, &verdict, &engine.rules().engine.stamp);
+//! assert!(stamped.starts_with(b"X-Mailsift-Disposition: SPAM\r\n"));
+//! assert!(stamped.ends_with(raw));
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
