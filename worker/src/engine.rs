@@ -258,9 +258,7 @@ impl Engine {
     }
 
     fn finding(&self, rule: &str, evidence: impl Into<String>) -> Finding {
-        let mut f = checks::Findings::new(&self.rules);
-        f.add(rule, evidence);
-        f.into_vec().remove(0)
+        self.rules.finding(rule, 1.0, evidence)
     }
 
     fn error_verdict(

@@ -106,14 +106,7 @@ pub fn apply_combos(findings: &mut Vec<Finding>, rules: &Rules) {
     for combo in &rules.combos {
         let fired = |id: &str| findings.iter().any(|f| f.rule == id && f.weight != 0.0);
         if let Some(why) = combo.matches(&fired) {
-            if let Some(score) = rules.score(&combo.id) {
-                added.push(Finding {
-                    rule: combo.id.clone(),
-                    disposition: score.disposition,
-                    weight: score.weight,
-                    evidence: format!("together: {}", why.join(" + ")),
-                });
-            }
+            added.push(rules.finding(&combo.id, 1.0, format!("together: {}", why.join(" + "))));
         }
     }
     findings.extend(added);

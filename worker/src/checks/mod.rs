@@ -229,19 +229,7 @@ impl<'r> Findings<'r> {
     /// Reports `rule` with its configured weight times `factor` (e.g. the
     /// summed weights of the phrases a list matched).
     pub fn add_scaled(&mut self, rule: &str, factor: f64, evidence: impl Into<String>) {
-        let (disposition, weight) = match self.rules.score(rule) {
-            Some(s) => (s.disposition, s.weight * factor),
-            None => {
-                debug_assert!(false, "rule `{rule}` is not in the catalogue");
-                (Disposition::None, 0.0)
-            }
-        };
-        self.list.push(Finding {
-            rule: rule.to_string(),
-            disposition,
-            weight,
-            evidence: evidence.into(),
-        });
+        self.list.push(self.rules.finding(rule, factor, evidence));
     }
 
     /// True if `rule` was already reported.

@@ -24,7 +24,7 @@ pub use phrases::PhraseList;
 pub use policy::{DomainPolicy, Mode, PolicySet, SenderList};
 
 use crate::checks;
-use crate::finding::Disposition;
+use crate::finding::{Disposition, Finding};
 use crate::ipset::IpSet;
 use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
@@ -294,6 +294,25 @@ impl Rules {
     /// Weight and disposition of a rule id.
     pub fn score(&self, id: &str) -> Option<&Score> {
         self.scores.get(id)
+    }
+
+    /// A finding for `rule` with its configured weight times `factor`.
+    /// An id missing from the catalogue is a programming error: it weighs
+    /// nothing (and fails debug builds) rather than taking a message down.
+    pub fn finding(&self, rule: &str, factor: f64, evidence: impl Into<String>) -> Finding {
+        let (disposition, weight) = match self.score(rule) {
+            Some(s) => (s.disposition, s.weight * factor),
+            None => {
+                debug_assert!(false, "rule `{rule}` is not in the catalogue");
+                (Disposition::None, 0.0)
+            }
+        };
+        Finding {
+            rule: rule.to_string(),
+            disposition,
+            weight,
+            evidence: evidence.into(),
+        }
     }
 
     /// Every rule id with its effective score, sorted by id.
