@@ -15,6 +15,22 @@ if [[ ! -d ../shared/robustness ]]; then
   exit 1
 fi
 
+# RabbitMQ on 127.0.0.1:5672 (guest/guest) for the worker tests: start it if
+# it is not running; never skip the broker tests silently.
+broker_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! broker_up; then
+  echo "== starting RabbitMQ (rabbitmq-server -detached)"
+  if command -v rabbitmq-server >/dev/null 2>&1; then
+    rabbitmq-server -detached || true
+    rabbitmqctl await_startup --timeout 120 >/dev/null 2>&1 || true
+  fi
+  for _ in $(seq 1 60); do broker_up && break; sleep 1; done
+  if ! broker_up; then
+    echo "error: RabbitMQ is not reachable on 127.0.0.1:5672 and could not be started" >&2
+    exit 1
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -24,6 +24,10 @@ pub struct Envelope {
     pub received_at: Option<i64>,
     /// The edge's queue id, for tracing.
     pub queue_id: Option<String>,
+    /// What the edge sent that could not be used (malformed fields), for
+    /// evidence. The engine adds these to `INFO_ENVELOPE_DERIVED`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Envelope {
@@ -42,7 +46,7 @@ impl Envelope {
     /// Fills missing fields from the message's headers and returns one note
     /// per derived field, for evidence. Given fields are never overwritten.
     pub fn complete_from_headers(&mut self, msg: &ParsedMessage<'_>, hops: &[Hop]) -> Vec<String> {
-        let mut notes = Vec::new();
+        let mut notes = std::mem::take(&mut self.notes);
         let top = hops.first();
         if self.peer_ip.is_none() {
             if let Some(ip) = top.and_then(|h| h.from_ip) {

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod amqp;
 pub mod checks;
 pub mod corpus;
 pub mod engine;

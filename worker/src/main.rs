@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "mailsift",
@@ -29,6 +31,23 @@ enum Command {
     Check(CheckArgs),
     /// Classify a corpus (.eml directories, mbox files, maildirs) and summarise.
     Replay(ReplayArgs),
+    /// Consume the input queue, classify, publish to delivery/quarantine/verdicts.
+    Worker(WorkerArgs),
+    /// Publish .eml / mbox / maildir messages to the input queue with confirms.
+    Enqueue(EnqueueArgs),
+    /// Print the broker topology as a RabbitMQ definitions file.
+    Topology {
+        /// Virtual host to write into the definitions.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+        #[command(flatten)]
+        names: TopologyArgs,
+        /// Rules directory (its policy file lists the regions).
+        #[arg(long, env = "MAILSIFT_RULES")]
+        rules: Option<PathBuf>,
+    },
+    /// Measure end-to-end throughput and latency through the broker.
+    BenchAmqp(bench::BenchArgs),
     /// List every rule id with its effective disposition, weight and meaning.
     Rules {
         /// Rules directory (default: the shipped rules/).
@@ -95,11 +114,132 @@ struct ReplayArgs {
     threads: Option<usize>,
 }
 
+/// Queue and exchange names (defaults in `mailsift::amqp::Topology`).
+#[derive(clap::Args, Clone)]
+struct TopologyArgs {
+    /// Prefix for every queue and exchange name.
+    #[arg(long, env = "MAILSIFT_NAME_PREFIX", default_value = "")]
+    name_prefix: String,
+    /// Input quorum queue.
+    #[arg(long, env = "MAILSIFT_INPUT_QUEUE")]
+    input_queue: Option<String>,
+    /// Delivery topic exchange (routing key `deliver.<region>`).
+    #[arg(long, env = "MAILSIFT_DELIVER_EXCHANGE")]
+    deliver_exchange: Option<String>,
+    /// Quarantine topic exchange (routing key `quarantine.<region>`).
+    #[arg(long, env = "MAILSIFT_QUARANTINE_EXCHANGE")]
+    quarantine_exchange: Option<String>,
+    /// Verdicts topic exchange for journal mode (routing key `verdict.<region>`).
+    #[arg(long, env = "MAILSIFT_VERDICTS_EXCHANGE")]
+    verdicts_exchange: Option<String>,
+    /// Dead-letter exchange for inputs past the delivery limit.
+    #[arg(long, env = "MAILSIFT_DEAD_LETTER_EXCHANGE")]
+    dead_letter_exchange: Option<String>,
+    /// Deliveries of one input before it is dead-lettered.
+    #[arg(long, env = "MAILSIFT_DELIVERY_LIMIT", default_value_t = 5)]
+    delivery_limit: u32,
+}
+
+impl TopologyArgs {
+    fn topology(&self, rules: &Rules) -> mailsift::amqp::Topology {
+        let mut regions: Vec<String> = std::iter::once(rules.policy.default.region.clone())
+            .chain(rules.policy.domains().map(|d| d.region.clone()))
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let mut t = mailsift::amqp::Topology::with_regions(regions);
+        let set = |field: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *field = v.clone();
+            }
+        };
+        set(&mut t.input_queue, &self.input_queue);
+        set(&mut t.deliver_exchange, &self.deliver_exchange);
+        set(&mut t.quarantine_exchange, &self.quarantine_exchange);
+        set(&mut t.verdicts_exchange, &self.verdicts_exchange);
+        set(&mut t.dead_letter_exchange, &self.dead_letter_exchange);
+        t.delivery_limit = self.delivery_limit;
+        t.prefixed(&self.name_prefix)
+    }
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Broker URL (amqp:// or amqps://). Never logged with its password.
+    #[arg(
+        long,
+        env = "MAILSIFT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
+    amqp_url: String,
+    /// Rules directory (default: the shipped rules/).
+    #[arg(long, env = "MAILSIFT_RULES")]
+    rules: Option<PathBuf>,
+    #[command(flatten)]
+    names: TopologyArgs,
+    /// Unacknowledged deliveries in flight (backpressure; memory ≈ prefetch × message size).
+    #[arg(long, env = "MAILSIFT_PREFETCH", default_value_t = 256)]
+    prefetch: u16,
+    /// Classification threads (default: all cores).
+    #[arg(long, env = "MAILSIFT_THREADS")]
+    threads: Option<usize>,
+    /// Seconds to finish in-flight work after SIGTERM/SIGINT.
+    #[arg(long, env = "MAILSIFT_GRACE_SECONDS", default_value_t = 25)]
+    grace_period: u64,
+    /// Journal mode: publish the stamped message with the verdict, not the verdict JSON alone.
+    #[arg(long, env = "MAILSIFT_JOURNAL_INCLUDE_BODY")]
+    journal_include_body: bool,
+}
+
+#[derive(clap::Args)]
+struct EnqueueArgs {
+    /// Directories, mbox files, maildirs or single messages.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Broker URL (amqp:// or amqps://).
+    #[arg(
+        long,
+        env = "MAILSIFT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
+    amqp_url: String,
+    /// Rules directory (its policy file lists the regions for the topology).
+    #[arg(long, env = "MAILSIFT_RULES")]
+    rules: Option<PathBuf>,
+    #[command(flatten)]
+    names: TopologyArgs,
+    /// Envelope: connecting IP for every message.
+    #[arg(long)]
+    peer_ip: Option<IpAddr>,
+    /// Envelope: HELO name.
+    #[arg(long)]
+    helo: Option<String>,
+    /// Envelope: MAIL FROM.
+    #[arg(long)]
+    mail_from: Option<String>,
+    /// Envelope: RCPT TO (repeatable).
+    #[arg(long)]
+    rcpt: Vec<String>,
+    /// Publisher confirms awaited at once.
+    #[arg(long, default_value_t = 512)]
+    window: usize,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(args),
         Command::Replay(args) => replay(args),
+        Command::Worker(args) => worker(args),
+        Command::Enqueue(args) => enqueue(args),
+        Command::Topology {
+            vhost,
+            names,
+            rules,
+        } => topology(vhost, names, rules),
+        Command::BenchAmqp(args) => bench::run(args),
         Command::Rules { rules } => list_rules(rules),
     };
     if let Err(e) = result {
@@ -313,6 +453,137 @@ fn replay(args: ReplayArgs) -> Result<()> {
         }
         Format::Text => write!(stdout, "{}", summary.to_text())?,
     }
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn worker(args: WorkerArgs) -> Result<()> {
+    init_logging();
+    let engine = Arc::new(load_engine(args.rules)?);
+    let cfg = mailsift::amqp::WorkerConfig {
+        amqp_url: args.amqp_url,
+        topology: args.names.topology(engine.rules()),
+        prefetch: args.prefetch.max(1),
+        grace: std::time::Duration::from_secs(args.grace_period),
+        journal_include_body: args.journal_include_body,
+        mode: mailsift::amqp::Mode::Classify,
+        max_backoff: std::time::Duration::from_secs(5),
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let worker = mailsift::amqp::Worker::new(cfg, engine, threads)?;
+    runtime()?.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_termination().await;
+            tracing::info!("termination signal received");
+            let _ = tx.send(true);
+        });
+        worker.run(rx).await;
+    });
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (a terminal).
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn enqueue(args: EnqueueArgs) -> Result<()> {
+    let rules = load_engine(args.rules)?;
+    let topology = args.names.topology(rules.rules());
+    let envelope = Envelope {
+        peer_ip: args.peer_ip,
+        helo: args.helo,
+        mail_from: args.mail_from,
+        rcpt_to: args.rcpt,
+        ..Envelope::default()
+    };
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} confirmed  {per_sec}  {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let max_bytes = rules.rules().engine.limits.max_message_bytes;
+    let items = corpus::messages(args.paths, max_bytes);
+    let started = Instant::now();
+    let report = runtime()?
+        .block_on(mailsift::amqp::enqueue::enqueue(
+            &args.amqp_url,
+            &topology,
+            items,
+            &envelope,
+            args.window,
+            || progress.inc(1),
+        ))
+        .with_context(|| {
+            format!(
+                "publishing to {}",
+                mailsift::amqp::worker::redact(&args.amqp_url)
+            )
+        })?;
+    progress.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} confirmed, {} refused, {} unreadable in {:.2} s ({:.0} messages/s) to {}",
+        report.confirmed,
+        report.refused,
+        report.unreadable.len(),
+        secs,
+        report.confirmed as f64 / secs.max(1e-9),
+        topology.input_queue
+    );
+    for (name, e) in &report.unreadable {
+        eprintln!("  {name}: {e}");
+    }
+    if report.refused > 0 {
+        bail!("the broker refused {} messages", report.refused);
+    }
+    Ok(())
+}
+
+fn topology(vhost: String, names: TopologyArgs, rules: Option<PathBuf>) -> Result<()> {
+    let engine = load_engine(rules)?;
+    let defs = names.topology(engine.rules()).definitions(&vhost);
+    println!("{}", serde_json::to_string_pretty(&defs)?);
     Ok(())
 }
 

@@ -26,6 +26,7 @@ fn envelope(peer: &str, mail_from: &str, rcpt: &str) -> Envelope {
         tls: Some(true),
         received_at: Some(1_710_238_502),
         queue_id: Some("Q1".into()),
+        notes: Vec::new(),
     }
 }
 

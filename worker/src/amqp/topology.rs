@@ -1,0 +1,247 @@
+//! The broker topology the worker needs, declared idempotently at start and
+//! exported as a RabbitMQ definitions file for operators. One description
+//! ([`Topology::plan`]) feeds both, so they cannot drift apart.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+use serde_json::json;
+
+/// Names and limits of every queue and exchange (all configurable).
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// Input quorum queue the edges publish to.
+    pub input_queue: String,
+    /// Topic exchange for messages to deliver (`deliver.<region>`).
+    pub deliver_exchange: String,
+    /// Topic exchange for quarantined messages (`quarantine.<region>`).
+    pub quarantine_exchange: String,
+    /// Topic exchange for journal-mode verdicts (`verdict.<region>`).
+    pub verdicts_exchange: String,
+    /// Fanout exchange receiving inputs past the delivery limit.
+    pub dead_letter_exchange: String,
+    /// Queue behind the dead-letter exchange.
+    pub dead_letter_queue: String,
+    /// Queue for quarantined messages.
+    pub quarantine_queue: String,
+    /// Queue for verdicts.
+    pub verdicts_queue: String,
+    /// Delivery queues are `<prefix><region>`, bound to `deliver.<region>`,
+    /// so EU mail can be consumed by EU delivery only.
+    pub deliver_queue_prefix: String,
+    /// Deliveries of one input before it is dead-lettered.
+    pub delivery_limit: u32,
+    /// Regions from the policy file.
+    pub regions: Vec<String>,
+}
+
+impl Topology {
+    /// Default names, with the given regions.
+    pub fn with_regions(regions: Vec<String>) -> Topology {
+        Topology {
+            input_queue: "mailsift.in".into(),
+            deliver_exchange: "mailsift.deliver".into(),
+            quarantine_exchange: "mailsift.quarantine".into(),
+            verdicts_exchange: "mailsift.verdicts".into(),
+            dead_letter_exchange: "mailsift.dead-letter".into(),
+            dead_letter_queue: "mailsift.dead".into(),
+            quarantine_queue: "mailsift.quarantine".into(),
+            verdicts_queue: "mailsift.verdicts".into(),
+            deliver_queue_prefix: "mailsift.deliver.".into(),
+            delivery_limit: 5,
+            regions,
+        }
+    }
+
+    /// Every name prefixed (tests and benchmarks use their own namespace).
+    pub fn prefixed(mut self, prefix: &str) -> Topology {
+        for name in [
+            &mut self.input_queue,
+            &mut self.deliver_exchange,
+            &mut self.quarantine_exchange,
+            &mut self.verdicts_exchange,
+            &mut self.dead_letter_exchange,
+            &mut self.dead_letter_queue,
+            &mut self.quarantine_queue,
+            &mut self.verdicts_queue,
+            &mut self.deliver_queue_prefix,
+        ] {
+            *name = format!("{prefix}{name}");
+        }
+        self
+    }
+
+    /// The queue a region's deliveries land in.
+    pub fn deliver_queue(&self, region: &str) -> String {
+        format!("{}{region}", self.deliver_queue_prefix)
+    }
+
+    /// What to declare, in order.
+    pub fn plan(&self) -> Plan {
+        let mut queues = vec![
+            QueueSpec {
+                name: self.input_queue.clone(),
+                dead_letter_exchange: Some(self.dead_letter_exchange.clone()),
+                delivery_limit: Some(self.delivery_limit),
+            },
+            QueueSpec::plain(&self.quarantine_queue),
+            QueueSpec::plain(&self.verdicts_queue),
+            QueueSpec::plain(&self.dead_letter_queue),
+        ];
+        let mut bindings = vec![
+            (
+                self.quarantine_exchange.clone(),
+                self.quarantine_queue.clone(),
+                "quarantine.#".to_string(),
+            ),
+            (
+                self.verdicts_exchange.clone(),
+                self.verdicts_queue.clone(),
+                "verdict.#".to_string(),
+            ),
+            (
+                self.dead_letter_exchange.clone(),
+                self.dead_letter_queue.clone(),
+                String::new(),
+            ),
+        ];
+        for region in &self.regions {
+            let q = self.deliver_queue(region);
+            queues.push(QueueSpec::plain(&q));
+            bindings.push((
+                self.deliver_exchange.clone(),
+                q,
+                format!("deliver.{region}"),
+            ));
+        }
+        Plan {
+            exchanges: vec![
+                (self.deliver_exchange.clone(), "topic"),
+                (self.quarantine_exchange.clone(), "topic"),
+                (self.verdicts_exchange.clone(), "topic"),
+                (self.dead_letter_exchange.clone(), "fanout"),
+            ],
+            queues,
+            bindings,
+        }
+    }
+
+    /// Declares everything; safe to repeat (same arguments every time).
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let plan = self.plan();
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        for (name, kind) in &plan.exchanges {
+            let kind = if *kind == "fanout" {
+                ExchangeKind::Fanout
+            } else {
+                ExchangeKind::Topic
+            };
+            channel
+                .exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
+                .await?;
+        }
+        for q in &plan.queues {
+            channel
+                .queue_declare(
+                    q.name.as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    q.arguments(),
+                )
+                .await?;
+        }
+        for (exchange, queue, key) in &plan.bindings {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The same topology as a RabbitMQ definitions document (import with
+    /// `rabbitmqctl import_definitions` or the management UI).
+    pub fn definitions(&self, vhost: &str) -> serde_json::Value {
+        let plan = self.plan();
+        json!({
+            "exchanges": plan.exchanges.iter().map(|(name, kind)| json!({
+                "name": name, "vhost": vhost, "type": kind, "durable": true,
+                "auto_delete": false, "internal": false, "arguments": {}
+            })).collect::<Vec<_>>(),
+            "queues": plan.queues.iter().map(|q| {
+                let mut args = json!({"x-queue-type": "quorum"});
+                if let Some(dlx) = &q.dead_letter_exchange {
+                    args["x-dead-letter-exchange"] = json!(dlx);
+                }
+                if let Some(limit) = q.delivery_limit {
+                    args["x-delivery-limit"] = json!(limit);
+                }
+                json!({"name": q.name, "vhost": vhost, "durable": true, "auto_delete": false, "arguments": args})
+            }).collect::<Vec<_>>(),
+            "bindings": plan.bindings.iter().map(|(e, q, k)| json!({
+                "source": e, "vhost": vhost, "destination": q, "destination_type": "queue",
+                "routing_key": k, "arguments": {}
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Exchanges, queues and bindings to declare.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// (name, type).
+    pub exchanges: Vec<(String, &'static str)>,
+    /// Queues, all durable quorum queues.
+    pub queues: Vec<QueueSpec>,
+    /// (exchange, queue, routing key).
+    pub bindings: Vec<(String, String, String)>,
+}
+
+/// One durable quorum queue.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Name.
+    pub name: String,
+    /// Where rejected/expired/over-limit messages go.
+    pub dead_letter_exchange: Option<String>,
+    /// Redeliveries before dead-lettering.
+    pub delivery_limit: Option<u32>,
+}
+
+impl QueueSpec {
+    fn plain(name: &str) -> QueueSpec {
+        QueueSpec {
+            name: name.to_string(),
+            dead_letter_exchange: None,
+            delivery_limit: None,
+        }
+    }
+
+    fn arguments(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+        if let Some(dlx) = &self.dead_letter_exchange {
+            t.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(LongString::from(dlx.as_str())),
+            );
+        }
+        if let Some(limit) = self.delivery_limit {
+            t.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit as i32));
+        }
+        t
+    }
+}

@@ -1,0 +1,369 @@
+//! `mailsift bench-amqp`: end-to-end throughput and latency through a real
+//! broker, next to the same broker's bare ceiling measured the same way in
+//! the same run.
+//!
+//! Phases, each on fresh queues named `bench-<pid>-…`:
+//! 1. **bare ceiling**: N messages pre-published; the worker in relay mode
+//!    (consume → publish with confirms → ack, no classification) drains them.
+//! 2. **classify**: the same N messages through the real pipeline.
+//! 3. **latency**: messages published at half the classify rate; latency is
+//!    from the edge's publish (header `x-edge-published-at-ms`) to the output
+//!    arriving at a consumer of the output queues (just after its confirm).
+//!
+//! The load generator, the consumers and the worker share this machine.
+
+use anyhow::{Context as _, Result};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+use mailsift::amqp::{contract, Mode, Topology, Worker, WorkerConfig};
+use mailsift::corpus::{self, Item};
+use mailsift::{Engine, Envelope, Rules};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Broker URL.
+    #[arg(
+        long,
+        env = "MAILSIFT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
+    amqp_url: String,
+    /// Messages per throughput phase.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Corpus to draw messages from (default: corpus/public, else corpus/).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Worker prefetch.
+    #[arg(long, default_value_t = 256)]
+    prefetch: u16,
+    /// Classification threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds of the latency phase.
+    #[arg(long, default_value_t = 10)]
+    latency_seconds: u64,
+    /// Rules directory.
+    #[arg(long, env = "MAILSIFT_RULES")]
+    rules: Option<PathBuf>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Phase {
+    messages: usize,
+    seconds: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.seconds.max(1e-9)
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let dir = args.rules.clone().unwrap_or_else(Rules::default_dir);
+    let rules =
+        Rules::load(&dir).with_context(|| format!("unusable rules in {}", dir.display()))?;
+    let engine = Arc::new(Engine::new(Arc::new(rules)));
+    let source = args.corpus.clone().unwrap_or_else(|| {
+        let public = PathBuf::from("corpus/public");
+        if public.is_dir() {
+            public
+        } else {
+            PathBuf::from("corpus")
+        }
+    });
+    let bodies: Vec<Vec<u8>> = corpus::messages(vec![source.clone()], 64 << 20)
+        .filter_map(|i| i.bytes.ok())
+        .collect();
+    anyhow::ensure!(!bodies.is_empty(), "no messages under {}", source.display());
+    let avg = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let bare = throughput(&args, &engine, &bodies, Mode::Bare, "bare", threads).await?;
+        let full = throughput(&args, &engine, &bodies, Mode::Classify, "classify", threads).await?;
+        let target = full.rate() / 2.0;
+        let (p50, p99, n) = latency(&args, &engine, &bodies, target, threads).await?;
+        let hwm = peak_rss_kb();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "messages": args.messages, "avg_message_bytes": avg, "prefetch": args.prefetch,
+                    "threads": threads, "bare_messages_per_second": bare.rate(),
+                    "classify_messages_per_second": full.rate(), "ratio": full.rate() / bare.rate(),
+                    "latency_rate": target, "latency_messages": n, "p50_ms": p50, "p99_ms": p99,
+                    "peak_rss_kb": hwm,
+                })
+            );
+        } else {
+            println!("corpus {} ({} messages, {avg} bytes average), {} per phase, prefetch {}, {threads} classification threads",
+                source.display(), bodies.len(), args.messages, args.prefetch);
+            println!("bare ceiling (consume → publish+confirm → ack): {:>8.0} messages/s", bare.rate());
+            println!("end to end with classification:                 {:>8.0} messages/s  ({:.0} % of bare)", full.rate(), 100.0 * full.rate() / bare.rate());
+            println!("latency at {target:.0} messages/s ({n} messages): p50 {p50:.1} ms, p99 {p99:.1} ms (edge publish → output delivered)");
+            println!("peak RSS of this process (worker + load generator): {} MiB", hwm / 1024);
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+fn topology(engine: &Engine, phase: &str) -> Topology {
+    let mut regions: Vec<String> = std::iter::once(engine.rules().policy.default.region.clone())
+        .chain(engine.rules().policy.domains().map(|d| d.region.clone()))
+        .collect();
+    regions.sort();
+    regions.dedup();
+    Topology::with_regions(regions).prefixed(&format!("bench-{}-{phase}-", std::process::id()))
+}
+
+fn output_queues(t: &Topology) -> Vec<String> {
+    let mut q: Vec<String> = t.regions.iter().map(|r| t.deliver_queue(r)).collect();
+    q.push(t.quarantine_queue.clone());
+    q.push(t.verdicts_queue.clone());
+    q
+}
+
+fn items(bodies: &[Vec<u8>], n: usize) -> impl Iterator<Item = Item> + '_ {
+    (0..n).map(move |i| Item {
+        name: format!("bench-{i}"),
+        bytes: Ok(bodies[i % bodies.len()].clone()),
+    })
+}
+
+fn worker(
+    args: &BenchArgs,
+    engine: &Arc<Engine>,
+    t: &Topology,
+    mode: Mode,
+    threads: usize,
+) -> Result<Worker> {
+    let cfg = WorkerConfig {
+        amqp_url: args.amqp_url.clone(),
+        topology: t.clone(),
+        prefetch: args.prefetch,
+        grace: Duration::from_secs(30),
+        journal_include_body: false,
+        mode,
+        max_backoff: Duration::from_secs(1),
+    };
+    Ok(Worker::new(cfg, engine.clone(), threads)?)
+}
+
+async fn throughput(
+    args: &BenchArgs,
+    engine: &Arc<Engine>,
+    bodies: &[Vec<u8>],
+    mode: Mode,
+    phase: &str,
+    threads: usize,
+) -> Result<Phase> {
+    let t = topology(engine, phase);
+    mailsift::amqp::enqueue::enqueue(
+        &args.amqp_url,
+        &t,
+        items(bodies, args.messages),
+        &Envelope::default(),
+        1024,
+        || {},
+    )
+    .await?;
+    let w = worker(args, engine, &t, mode, threads)?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let counter = count_outputs(&args.amqp_url, &t, args.messages, None);
+    let started = Instant::now();
+    let running = tokio::spawn(async move { w.run(rx).await });
+    let (n, _) = counter.await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    let _ = running.await;
+    cleanup(&args.amqp_url, &t).await;
+    Ok(Phase {
+        messages: n,
+        seconds,
+    })
+}
+
+async fn latency(
+    args: &BenchArgs,
+    engine: &Arc<Engine>,
+    bodies: &[Vec<u8>],
+    rate: f64,
+    threads: usize,
+) -> Result<(f64, f64, usize)> {
+    let t = topology(engine, "latency");
+    let n = ((rate * args.latency_seconds as f64) as usize).max(100);
+    let w = worker(args, engine, &t, Mode::Classify, threads)?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    // Declare before anything publishes.
+    mailsift::amqp::enqueue::enqueue(
+        &args.amqp_url,
+        &t,
+        std::iter::empty(),
+        &Envelope::default(),
+        1,
+        || {},
+    )
+    .await?;
+    let running = tokio::spawn(async move { w.run(rx).await });
+    let counter = count_outputs(&args.amqp_url, &t, n, Some(()));
+    // Publish in 10 ms ticks at the target rate.
+    let per_tick = (rate / 100.0).max(1.0);
+    let url = args.amqp_url.clone();
+    let tp = t.clone();
+    let owned: Vec<Vec<u8>> = bodies.to_vec();
+    let publisher = tokio::spawn(async move {
+        let mut sent = 0usize;
+        let mut owed = 0.0f64;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        while sent < n {
+            tick.tick().await;
+            owed += per_tick;
+            let batch = (owed as usize).min(n - sent);
+            owed -= batch as f64;
+            let it = (sent..sent + batch).map(|i| Item {
+                name: format!("lat-{i}"),
+                bytes: Ok(owned[i % owned.len()].clone()),
+            });
+            mailsift::amqp::enqueue::enqueue(&url, &tp, it, &Envelope::default(), 1024, || {})
+                .await?;
+            sent += batch;
+        }
+        Ok::<(), lapin::Error>(())
+    });
+    let (_, mut lat) = counter.await?;
+    publisher.await??;
+    let _ = stop.send(true);
+    let _ = running.await;
+    cleanup(&args.amqp_url, &t).await;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok((pct(0.50), pct(0.99), lat.len()))
+}
+
+/// Consumes the output queues until `n` outputs arrived; with `latencies`,
+/// also returns each output's edge-publish-to-arrival time in ms.
+async fn count_outputs(
+    url: &str,
+    t: &Topology,
+    n: usize,
+    latencies: Option<()>,
+) -> Result<(usize, Vec<f64>)> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(2000, BasicQosOptions::default()).await?;
+    let mut streams = Vec::new();
+    // The queues exist: every phase declares the topology before it starts.
+    for q in output_queues(t) {
+        let opts = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        streams.push(
+            ch.basic_consume(
+                q.as_str().into(),
+                format!("bench-{q}").as_str().into(),
+                opts,
+                FieldTable::default(),
+            )
+            .await?,
+        );
+    }
+    let mut all = futures_util::stream::select_all(streams);
+    let mut seen = 0;
+    let mut lat = Vec::new();
+    while seen < n {
+        match tokio::time::timeout(Duration::from_secs(120), all.next()).await {
+            Ok(Some(Ok(d))) => {
+                seen += 1;
+                if latencies.is_some() {
+                    let sent = d.properties.headers().as_ref().and_then(|h| {
+                        match h.inner().get(contract::PUBLISHED_AT_MS) {
+                            Some(AMQPValue::LongLongInt(ms)) => Some(*ms),
+                            _ => None,
+                        }
+                    });
+                    if let Some(sent) = sent {
+                        let now = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        lat.push((now - sent) as f64);
+                    }
+                }
+            }
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) => break,
+            Err(_) => anyhow::bail!("no output for 120 s after {seen} of {n}"),
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    Ok((seen, lat))
+}
+
+async fn cleanup(url: &str, t: &Topology) {
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return;
+    };
+    let mut queues = output_queues(t);
+    queues.push(t.input_queue.clone());
+    queues.push(t.dead_letter_queue.clone());
+    for q in queues {
+        // Quorum queue deletion can fail right after heavy traffic on 3.10: retry.
+        for _ in 0..5 {
+            let Ok(ch) = conn.create_channel().await else {
+                break;
+            };
+            if ch
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for e in [
+        &t.deliver_exchange,
+        &t.quarantine_exchange,
+        &t.verdicts_exchange,
+        &t.dead_letter_exchange,
+    ] {
+        if let Ok(ch) = conn.create_channel().await {
+            let _ = ch
+                .exchange_delete(e.as_str().into(), Default::default())
+                .await;
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+}
+
+/// Peak resident set size of this process (Linux), in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

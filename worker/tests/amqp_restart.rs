@@ -1,0 +1,104 @@
+//! A broker restart in the middle of a run: nothing lost, and the worker
+//! recovers on its own. Its own test binary, because stopping the broker
+//! would break any test running beside it (cargo runs test binaries one at
+//! a time).
+
+mod amqp_support;
+mod common;
+
+use amqp_support::{collect, publish, topology};
+use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
+use mailsift::Envelope;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_run_loses_nothing() {
+    let vhost = common::Vhost::new("restart");
+    let t = topology();
+    const N: usize = 4_000;
+    let labels = std::fs::read_to_string(common::root().join("corpus/labels.csv")).expect("labels");
+    let bodies: Vec<Vec<u8>> = labels
+        .lines()
+        .skip(1)
+        .map(|l| {
+            std::fs::read(
+                common::root()
+                    .join("corpus")
+                    .join(l.split(',').next().expect("path")),
+            )
+            .expect("read")
+        })
+        .collect();
+    let inputs: Vec<(Vec<u8>, Envelope)> = (0..N)
+        .map(|i| {
+            (
+                bodies[i % bodies.len()].clone(),
+                Envelope {
+                    queue_id: Some(format!("r{i}")),
+                    ..Envelope::default()
+                },
+            )
+        })
+        .collect();
+    publish(&vhost.url(), &t, &inputs).await;
+
+    let cfg = WorkerConfig {
+        amqp_url: vhost.url(),
+        topology: t.clone(),
+        prefetch: 64,
+        grace: Duration::from_secs(20),
+        journal_include_body: false,
+        mode: Mode::Classify,
+        max_backoff: Duration::from_millis(500),
+    };
+    let worker = Worker::new(cfg, Arc::new(common::engine().clone()), 2).expect("worker");
+    let stats = worker.stats();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(async move { worker.run(rx).await });
+
+    for _ in 0..600 {
+        if stats.acked.load(Ordering::Relaxed) >= (N / 4) as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = stats.acked.load(Ordering::Relaxed);
+    assert!(before < N as u64, "the run finished before the restart");
+    let restarted = tokio::task::spawn_blocking(|| {
+        common::rabbitmqctl(&["stop_app"]);
+        std::thread::sleep(Duration::from_secs(2));
+        common::rabbitmqctl(&["start_app"]);
+        common::rabbitmqctl(&["await_startup"]);
+    });
+    restarted.await.expect("restart");
+
+    let outputs = collect(&vhost.url(), &t, N, Duration::from_secs(180)).await;
+    let _ = stop.send(true);
+    handle.await.expect("worker task");
+    let ids: HashSet<String> = outputs
+        .iter()
+        .map(|o| o.text(contract::QUEUE_ID).unwrap_or_default())
+        .collect();
+    let missing: Vec<String> = (0..N)
+        .map(|i| format!("r{i}"))
+        .filter(|id| !ids.contains(id))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lost inputs after a broker restart, e.g. {missing:?}"
+    );
+    assert!(
+        stats.connections.load(Ordering::Relaxed) >= 2,
+        "the worker reconnected by itself"
+    );
+    eprintln!(
+        "{N} inputs, {before} acked before the restart, {} outputs ({} duplicates, allowed: at-least-once), {} connections",
+        outputs.len(),
+        outputs.len() - ids.len(),
+        stats.connections.load(Ordering::Relaxed)
+    );
+}
