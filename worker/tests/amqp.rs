@@ -2,10 +2,9 @@
 //! own vhost: N in → N out, routing by policy, stamping, poison input,
 //! forged stamps, dead-lettering, and a SIGTERM in the middle of a run.
 
-mod amqp_support;
 mod common;
 
-use amqp_support::{collect, output_queues, publish, queue_depth, topology};
+use common::amqp::{collect, output_queues, publish, queue_depth, topology};
 use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
 use mailsift::{Engine, Envelope, Rules, Verdict};
 use std::collections::{HashMap, HashSet};
@@ -97,7 +96,7 @@ async fn every_input_gives_exactly_one_correct_output() {
     handle.await.expect("worker task");
 
     assert_eq!(outputs.len(), n, "exactly N outputs for N inputs");
-    let by_queue_id: HashMap<String, &amqp_support::Output> = outputs
+    let by_queue_id: HashMap<String, &common::amqp::Output> = outputs
         .iter()
         .map(|o| {
             (
@@ -220,7 +219,7 @@ async fn poison_is_quarantined_and_the_worker_keeps_going() {
     let outputs = collect(&vhost.url(), &t, 5, Duration::from_secs(30)).await;
     let _ = stop.send(true);
     handle.await.expect("worker");
-    let by: HashMap<String, &amqp_support::Output> = outputs
+    let by: HashMap<String, &common::amqp::Output> = outputs
         .iter()
         .map(|o| (o.text(contract::QUEUE_ID).unwrap_or_default(), o))
         .collect();
@@ -269,7 +268,7 @@ Cheap viagra and cialis from our online pharmacy, no prescription! Act now, 100%
     let outputs = collect(&vhost.url(), &t, 2, Duration::from_secs(30)).await;
     let _ = stop.send(true);
     handle.await.expect("worker");
-    let by: HashMap<String, &amqp_support::Output> = outputs
+    let by: HashMap<String, &common::amqp::Output> = outputs
         .iter()
         .map(|o| (o.text(contract::QUEUE_ID).unwrap_or_default(), o))
         .collect();
@@ -320,7 +319,7 @@ async fn unroutable_output_is_dead_lettered_after_the_delivery_limit() {
         .expect("unbind");
         let _ = conn.close(200, "ok".into()).await;
     }
-    amqp_support::publish_only(
+    common::amqp::publish_only(
         &vhost.url(),
         &t,
         &[(

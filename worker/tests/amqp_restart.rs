@@ -3,10 +3,9 @@
 //! would break any test running beside it (cargo runs test binaries one at
 //! a time).
 
-mod amqp_support;
 mod common;
 
-use amqp_support::{collect, publish, topology};
+use common::amqp::{collect, publish, topology};
 use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
 use mailsift::Envelope;
 use std::collections::HashSet;

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod amqp;
+
 use mailsift::{Engine, Rules};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,5 @@
 //! Helpers shared by the AMQP integration tests: publishing inputs and
 //! draining outputs by id.
-#![allow(dead_code)]
 
 use futures_util::StreamExt;
 use lapin::options::*;
