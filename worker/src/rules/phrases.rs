@@ -12,7 +12,7 @@
 
 use super::error::RulesError;
 use crate::finding::Disposition;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,14 +51,20 @@ impl PhraseList {
     pub fn scan(&self, text: &str) -> Option<PhraseHits<'_>> {
         let mut seen = vec![false; self.phrases.len()];
         let bytes = text.as_bytes();
-        // Overlapping: "urgent wire" must not hide "wire transfer".
-        for m in self.automaton.find_overlapping_iter(text) {
+        // Leftmost-longest with the automaton's prefilter (fast), then
+        // restart one byte after each match start so overlapping phrases
+        // count too: "urgent wire" must not hide "wire transfer".
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.automaton.find(Input::new(text).range(at..)) else {
+                break;
+            };
             let before = m.start().checked_sub(1).map(|i| bytes[i]);
             let after = bytes.get(m.end()).copied();
-            if before.is_some_and(is_word_byte) || after.is_some_and(is_word_byte) {
-                continue;
+            if !(before.is_some_and(is_word_byte) || after.is_some_and(is_word_byte)) {
+                seen[m.pattern().as_usize()] = true;
             }
-            seen[m.pattern().as_usize()] = true;
+            at = m.start() + 1;
         }
         let mut weight = 0.0;
         let mut phrases = Vec::new();
@@ -152,7 +158,7 @@ pub fn parse(path: &Path, src: &str) -> Result<Vec<PhraseList>, RulesError> {
             return Err(RulesError::at(path, src, at, format!("empty phrase `{p}`")));
         }
         let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             // A DFA costs memory once at load and is the fastest to search.
             .kind(Some(AhoCorasickKind::DFA))
             .build(&phrases)
@@ -192,6 +198,19 @@ mod tests {
         assert_eq!(hits.phrases, vec!["act now", "free"]);
         assert_eq!(hits.weight, 3.0);
         assert!(l.scan("in fact nowhere freely").is_none());
+    }
+
+    #[test]
+    fn overlapping_phrases_both_count() {
+        let l = parse(
+            Path::new("p.toml"),
+            "[X]\ndisposition = \"SPAM\"\ncap = 9.0\n[X.phrases]\n\"urgent wire\" = 1.0\n\"wire transfer\" = 2.0\n",
+        )
+        .unwrap()
+        .remove(0);
+        let hits = l.scan("please send an urgent wire transfer today").unwrap();
+        assert_eq!(hits.phrases, vec!["urgent wire", "wire transfer"]);
+        assert_eq!(hits.weight, 3.0);
     }
 
     #[test]
