@@ -466,3 +466,63 @@ fn shipped_definitions_match_the_worker_topology() {
         "regenerate with `mailsift topology > k8s/rabbitmq-definitions.json`"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_of_two_domains_get_one_output_each_in_their_region() {
+    let vhost = common::Vhost::new("split");
+    let t = topology();
+    let body = std::fs::read(common::root().join("corpus/none/02-partner-google-workspace.eml"))
+        .expect("fixture");
+    let env = Envelope {
+        rcpt_to: vec![
+            "bob@contoso.com".into(),
+            "ann@fabrikam.com".into(),
+            "carol@contoso.com".into(),
+        ],
+        queue_id: Some("split-1".into()),
+        ..Envelope::default()
+    };
+    publish(&vhost.url(), &t, &[(body, env)]).await;
+    let (stop, handle, stats) = start(config(&vhost.url()), engine());
+    let outputs = collect(&vhost.url(), &t, 2, Duration::from_secs(30)).await;
+    let _ = stop.send(true);
+    handle.await.expect("worker");
+    assert_eq!(outputs.len(), 2, "one output per recipient domain");
+    let rcpts = |o: &common::amqp::Output| -> Vec<String> {
+        match o.headers.inner().get(contract::RCPT_TO) {
+            Some(lapin::types::AMQPValue::FieldArray(a)) => a
+                .as_slice()
+                .iter()
+                .filter_map(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => {
+                        Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let us = outputs
+        .iter()
+        .find(|o| o.text(contract::DOMAIN).as_deref() == Some("contoso.com"))
+        .expect("contoso output");
+    let eu = outputs
+        .iter()
+        .find(|o| o.text(contract::DOMAIN).as_deref() == Some("fabrikam.com"))
+        .expect("fabrikam output");
+    assert_eq!(rcpts(us), vec!["bob@contoso.com", "carol@contoso.com"]);
+    assert_eq!(rcpts(eu), vec!["ann@fabrikam.com"]);
+    assert_eq!(eu.text(contract::REGION).as_deref(), Some("eu"));
+    assert!(
+        eu.queue == t.deliver_queue("eu") || eu.queue == t.quarantine_queue,
+        "{}",
+        eu.queue
+    );
+    assert_ne!(us.id(), eu.id(), "each output has its own stable id");
+    assert_eq!(
+        stats.acked.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one input, acked once both outputs were confirmed"
+    );
+}

@@ -270,8 +270,8 @@ struct Output {
 async fn handle(mut delivery: Delivery, out: Channel, shared: Shared) -> lapin::Result<()> {
     let headers = delivery.properties.headers().clone();
     let body = std::mem::take(&mut delivery.data);
-    let output = match shared.mode {
-        Mode::Bare => Some(bare_output(body, headers, &shared.topology)),
+    let outputs = match shared.mode {
+        Mode::Bare => Some(vec![bare_output(body, headers, &shared.topology)]),
         Mode::Classify => {
             let (tx, rx) = oneshot::channel();
             let engine = shared.engine.clone();
@@ -285,60 +285,112 @@ async fn handle(mut delivery: Delivery, out: Channel, shared: Shared) -> lapin::
             rx.await.ok()
         }
     };
-    let Some(output) = output else {
-        shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
-        delivery
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            })
-            .await?;
-        return Ok(());
+    let Some(outputs) = outputs else {
+        return requeue(&delivery, &shared).await;
     };
-    let confirm = out
-        .basic_publish(
-            output.exchange.as_str().into(),
-            output.routing_key.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            },
-            &output.body,
-            output.properties,
-        )
-        .await?
-        .await?;
-    // Unroutable (no queue bound for that key) comes back as a returned
-    // message: not delivered anywhere, so not acked either.
-    let routed = confirm.is_ack() && confirm.take_message().is_none();
-    if routed {
-        delivery.ack(BasicAckOptions::default()).await?;
-        shared.stats.acked.fetch_add(1, Ordering::Relaxed);
-    } else {
-        tracing::warn!(exchange = %output.exchange, key = %output.routing_key, "output not confirmed or unroutable; requeueing the input");
-        shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
-        delivery
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            })
-            .await?;
+    // Publish every output, then await all their confirms together.
+    let mut confirms = Vec::with_capacity(outputs.len());
+    for output in &outputs {
+        confirms.push(
+            out.basic_publish(
+                output.exchange.as_str().into(),
+                output.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &output.body,
+                output.properties.clone(),
+            )
+            .await?,
+        );
     }
+    let mut all_routed = true;
+    for (confirm, output) in confirms.into_iter().zip(&outputs) {
+        let confirm = confirm.await?;
+        // Unroutable (no queue bound for that key) comes back as a returned
+        // message: not delivered anywhere, so the input is not acked.
+        if !(confirm.is_ack() && confirm.take_message().is_none()) {
+            tracing::warn!(exchange = %output.exchange, key = %output.routing_key, "output not confirmed or unroutable; requeueing the input");
+            all_routed = false;
+        }
+    }
+    if !all_routed {
+        return requeue(&delivery, &shared).await;
+    }
+    delivery.ack(BasicAckOptions::default()).await?;
+    shared.stats.acked.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-/// The CPU part: envelope, classification, stamping, output headers.
+async fn requeue(delivery: &Delivery, shared: &Shared) -> lapin::Result<()> {
+    shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
+    delivery
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// The CPU part: envelope, classification, stamping, output headers. One
+/// output per recipient policy group: a message for contoso.com (us) and
+/// fabrikam.com (eu) is judged under each domain's policy and delivered to
+/// each region with only that domain's recipients.
 fn classify(
     engine: &Engine,
     topology: &Topology,
     body: Vec<u8>,
     headers: Option<FieldTable>,
     journal_include_body: bool,
-) -> Output {
+) -> Vec<Output> {
     let envelope = contract::envelope_from_headers(headers.as_ref());
     let id = contract::stable_id(&body, headers.as_ref());
-    let verdict = engine.classify(&body, Some(&envelope));
-    let out_headers = contract::output_headers(headers.as_ref(), &verdict, &id);
+    let groups = engine.rules().policy.group_recipients(&envelope.rcpt_to);
+    if groups.len() <= 1 {
+        return vec![one_output(
+            engine,
+            topology,
+            &body,
+            headers.as_ref(),
+            &envelope,
+            id,
+            journal_include_body,
+        )];
+    }
+    groups
+        .iter()
+        .enumerate()
+        .map(|(n, (_, rcpts))| {
+            let mut env = envelope.clone();
+            env.rcpt_to = rcpts.iter().map(|r| r.to_string()).collect();
+            let mut h = headers.clone().unwrap_or_default();
+            contract::envelope_to_headers(&env, &mut h);
+            one_output(
+                engine,
+                topology,
+                &body,
+                Some(&h),
+                &env,
+                format!("{id}-{n}"),
+                journal_include_body,
+            )
+        })
+        .collect()
+}
+
+fn one_output(
+    engine: &Engine,
+    topology: &Topology,
+    body: &[u8],
+    headers: Option<&FieldTable>,
+    envelope: &crate::envelope::Envelope,
+    id: String,
+    journal_include_body: bool,
+) -> Output {
+    let verdict = engine.classify(body, Some(envelope));
+    let out_headers = contract::output_headers(headers, &verdict, &id);
     let (dest, routing_key) = contract::destination(&verdict);
     let exchange = match dest {
         Destination::Deliver => &topology.deliver_exchange,
@@ -353,7 +405,7 @@ fn classify(
         )
     } else {
         (
-            stamp::stamp(&body, &verdict, &engine.rules().engine.stamp),
+            stamp::stamp(body, &verdict, &engine.rules().engine.stamp),
             "message/rfc822",
         )
     };

@@ -227,6 +227,22 @@ impl PolicySet {
         }
     }
 
+    /// Recipients grouped by the policy that applies to them (a listed
+    /// domain or the default `*`), in order of first appearance. A message
+    /// for several groups is classified and delivered once per group, so
+    /// each domain gets its own policy and region.
+    pub fn group_recipients<'r>(&self, rcpts: &'r [String]) -> Vec<(&str, Vec<&'r str>)> {
+        let mut groups: Vec<(&str, Vec<&'r str>)> = Vec::new();
+        for r in rcpts {
+            let domain = self.for_recipient(r).map_or("*", |p| p.domain.as_str());
+            match groups.iter_mut().find(|(d, _)| *d == domain) {
+                Some((_, list)) => list.push(r),
+                None => groups.push((domain, vec![r])),
+            }
+        }
+        groups
+    }
+
     /// Listed (protected) domains.
     pub fn domains(&self) -> impl Iterator<Item = &DomainPolicy> {
         self.domains.values()
