@@ -26,14 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Broker URL.
-    #[arg(
-        long,
-        env = "MAILSIFT_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true
-    )]
-    amqp_url: String,
+    #[command(flatten)]
+    broker: crate::BrokerArgs,
     /// Messages per throughput phase.
     #[arg(long, default_value_t = 20_000)]
     messages: usize,
@@ -123,19 +117,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn topology(engine: &Engine, phase: &str) -> Topology {
-    let mut regions: Vec<String> = std::iter::once(engine.rules().policy.default.region.clone())
-        .chain(engine.rules().policy.domains().map(|d| d.region.clone()))
-        .collect();
-    regions.sort();
-    regions.dedup();
-    Topology::with_regions(regions).prefixed(&format!("bench-{}-{phase}-", std::process::id()))
-}
-
-fn output_queues(t: &Topology) -> Vec<String> {
-    let mut q: Vec<String> = t.regions.iter().map(|r| t.deliver_queue(r)).collect();
-    q.push(t.quarantine_queue.clone());
-    q.push(t.verdicts_queue.clone());
-    q
+    Topology::with_regions(engine.rules().policy.regions())
+        .prefixed(&format!("bench-{}-{phase}-", std::process::id()))
 }
 
 fn items(bodies: &[Vec<u8>], n: usize) -> impl Iterator<Item = Item> + '_ {
@@ -153,7 +136,7 @@ fn worker(
     threads: usize,
 ) -> Result<Worker> {
     let cfg = WorkerConfig {
-        amqp_url: args.amqp_url.clone(),
+        amqp_url: args.broker.amqp_url.clone(),
         topology: t.clone(),
         prefetch: args.prefetch,
         grace: Duration::from_secs(30),
@@ -174,7 +157,7 @@ async fn throughput(
 ) -> Result<Phase> {
     let t = topology(engine, phase);
     mailsift::amqp::enqueue::enqueue(
-        &args.amqp_url,
+        &args.broker.amqp_url,
         &t,
         items(bodies, args.messages),
         &Envelope::default(),
@@ -184,14 +167,14 @@ async fn throughput(
     .await?;
     let w = worker(args, engine, &t, mode, threads)?;
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let counter = count_outputs(&args.amqp_url, &t, args.messages, None);
+    let counter = count_outputs(&args.broker.amqp_url, &t, args.messages, None);
     let started = Instant::now();
     let running = tokio::spawn(async move { w.run(rx).await });
     let (n, _) = counter.await?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
     let _ = running.await;
-    cleanup(&args.amqp_url, &t).await;
+    cleanup(&args.broker.amqp_url, &t).await;
     Ok(Phase {
         messages: n,
         seconds,
@@ -211,7 +194,7 @@ async fn latency(
     let (stop, rx) = tokio::sync::watch::channel(false);
     // Declare before anything publishes.
     mailsift::amqp::enqueue::enqueue(
-        &args.amqp_url,
+        &args.broker.amqp_url,
         &t,
         std::iter::empty(),
         &Envelope::default(),
@@ -220,10 +203,10 @@ async fn latency(
     )
     .await?;
     let running = tokio::spawn(async move { w.run(rx).await });
-    let counter = count_outputs(&args.amqp_url, &t, n, Some(()));
+    let counter = count_outputs(&args.broker.amqp_url, &t, n, Some(()));
     // Publish in 10 ms ticks at the target rate.
     let per_tick = (rate / 100.0).max(1.0);
-    let url = args.amqp_url.clone();
+    let url = args.broker.amqp_url.clone();
     let tp = t.clone();
     let owned: Vec<Vec<u8>> = bodies.to_vec();
     let publisher = tokio::spawn(async move {
@@ -249,7 +232,7 @@ async fn latency(
     publisher.await??;
     let _ = stop.send(true);
     let _ = running.await;
-    cleanup(&args.amqp_url, &t).await;
+    cleanup(&args.broker.amqp_url, &t).await;
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -272,7 +255,7 @@ async fn count_outputs(
     ch.basic_qos(2000, BasicQosOptions::default()).await?;
     let mut streams = Vec::new();
     // The queues exist: every phase declares the topology before it starts.
-    for q in output_queues(t) {
+    for q in t.output_queues() {
         let opts = BasicConsumeOptions {
             no_ack: true,
             ..BasicConsumeOptions::default()
@@ -322,7 +305,7 @@ async fn cleanup(url: &str, t: &Topology) {
     let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
         return;
     };
-    let mut queues = output_queues(t);
+    let mut queues = t.output_queues();
     queues.push(t.input_queue.clone());
     queues.push(t.dead_letter_queue.clone());
     for q in queues {

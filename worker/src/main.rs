@@ -18,7 +18,7 @@ mod bench;
 #[command(
     name = "mailsift",
     version,
-    about = "Email security classification: check, replay and (later) the AMQP worker"
+    about = "Email security classification: check and replay stored mail, run the AMQP worker pool"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -142,12 +142,7 @@ struct TopologyArgs {
 
 impl TopologyArgs {
     fn topology(&self, rules: &Rules) -> mailsift::amqp::Topology {
-        let mut regions: Vec<String> = std::iter::once(rules.policy.default.region.clone())
-            .chain(rules.policy.domains().map(|d| d.region.clone()))
-            .collect();
-        regions.sort();
-        regions.dedup();
-        let mut t = mailsift::amqp::Topology::with_regions(regions);
+        let mut t = mailsift::amqp::Topology::with_regions(rules.policy.regions());
         let set = |field: &mut String, v: &Option<String>| {
             if let Some(v) = v {
                 *field = v.clone();
@@ -163,8 +158,9 @@ impl TopologyArgs {
     }
 }
 
+/// Where the broker is.
 #[derive(clap::Args)]
-struct WorkerArgs {
+struct BrokerArgs {
     /// Broker URL (amqp:// or amqps://). Never logged with its password.
     #[arg(
         long,
@@ -172,7 +168,13 @@ struct WorkerArgs {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
         hide_env_values = true
     )]
-    amqp_url: String,
+    pub(crate) amqp_url: String,
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// Rules directory (default: the shipped rules/).
     #[arg(long, env = "MAILSIFT_RULES")]
     rules: Option<PathBuf>,
@@ -197,14 +199,8 @@ struct EnqueueArgs {
     /// Directories, mbox files, maildirs or single messages.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Broker URL (amqp:// or amqps://).
-    #[arg(
-        long,
-        env = "MAILSIFT_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true
-    )]
-    amqp_url: String,
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// Rules directory (its policy file lists the regions for the topology).
     #[arg(long, env = "MAILSIFT_RULES")]
     rules: Option<PathBuf>,
@@ -478,7 +474,7 @@ fn worker(args: WorkerArgs) -> Result<()> {
     init_logging();
     let engine = Arc::new(load_engine(args.rules)?);
     let cfg = mailsift::amqp::WorkerConfig {
-        amqp_url: args.amqp_url,
+        amqp_url: args.broker.amqp_url,
         topology: args.names.topology(engine.rules()),
         prefetch: args.prefetch.max(1),
         grace: std::time::Duration::from_secs(args.grace_period),
@@ -548,7 +544,7 @@ fn enqueue(args: EnqueueArgs) -> Result<()> {
     let started = Instant::now();
     let report = runtime()?
         .block_on(mailsift::amqp::enqueue::enqueue(
-            &args.amqp_url,
+            &args.broker.amqp_url,
             &topology,
             items,
             &envelope,
@@ -558,7 +554,7 @@ fn enqueue(args: EnqueueArgs) -> Result<()> {
         .with_context(|| {
             format!(
                 "publishing to {}",
-                mailsift::amqp::worker::redact(&args.amqp_url)
+                mailsift::amqp::worker::redact(&args.broker.amqp_url)
             )
         })?;
     progress.finish_and_clear();

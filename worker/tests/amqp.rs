@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::amqp::{collect, output_queues, publish, queue_depth, topology};
+use common::amqp::{collect, publish, queue_depth, topology};
 use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
 use mailsift::{Engine, Envelope, Rules, Verdict};
 use std::collections::{HashMap, HashSet};
@@ -353,7 +353,7 @@ async fn unroutable_output_is_dead_lettered_after_the_delivery_limit() {
         0,
         "never acked without an output"
     );
-    for q in output_queues(&t) {
+    for q in t.output_queues() {
         assert_eq!(queue_depth(&vhost.url(), &q).await, 0, "{q}");
     }
 }

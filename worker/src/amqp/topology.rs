@@ -76,6 +76,15 @@ impl Topology {
         format!("{}{region}", self.deliver_queue_prefix)
     }
 
+    /// Every queue an output can land in: the regions' delivery queues,
+    /// quarantine and verdicts.
+    pub fn output_queues(&self) -> Vec<String> {
+        let mut q: Vec<String> = self.regions.iter().map(|r| self.deliver_queue(r)).collect();
+        q.push(self.quarantine_queue.clone());
+        q.push(self.verdicts_queue.clone());
+        q
+    }
+
     /// What to declare, in order.
     pub fn plan(&self) -> Plan {
         let mut queues = vec![

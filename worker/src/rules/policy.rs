@@ -243,6 +243,16 @@ impl PolicySet {
         groups
     }
 
+    /// Every delivery region in use (default and listed domains), sorted.
+    pub fn regions(&self) -> Vec<String> {
+        let mut regions: Vec<String> = std::iter::once(self.default.region.clone())
+            .chain(self.domains.values().map(|d| d.region.clone()))
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
     /// Listed (protected) domains.
     pub fn domains(&self) -> impl Iterator<Item = &DomainPolicy> {
         self.domains.values()

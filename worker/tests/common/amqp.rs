@@ -94,14 +94,6 @@ async fn publish_inner(url: &str, t: &Topology, messages: &[(Vec<u8>, Envelope)]
     let _ = conn.close(200, "ok".into()).await;
 }
 
-/// Output queues of the test topology.
-pub fn output_queues(t: &Topology) -> Vec<String> {
-    let mut q: Vec<String> = t.regions.iter().map(|r| t.deliver_queue(r)).collect();
-    q.push(t.quarantine_queue.clone());
-    q.push(t.verdicts_queue.clone());
-    q
-}
-
 /// Reads outputs (acking them) until `distinct` different ids were seen or
 /// `timeout` passes; survives broker restarts by reconnecting. Returns every
 /// output read, duplicates included.
@@ -119,7 +111,7 @@ pub async fn collect(url: &str, t: &Topology, distinct: usize, timeout: Duration
         };
         let _ = ch.basic_qos(500, BasicQosOptions::default()).await;
         let mut streams = Vec::new();
-        for q in output_queues(t) {
+        for q in t.output_queues() {
             match ch
                 .basic_consume(
                     q.as_str().into(),
