@@ -63,6 +63,20 @@ fn shared_robustness_corpus() {
     assert_eq!(verdicts, messages.len());
 }
 
+/// Inputs that once broke something (fuzzer finds, malformed reports).
+#[test]
+fn regression_inputs_in_corpus_bad() {
+    let dir = common::root().join("corpus/bad");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus/bad") {
+        let path = entry.expect("entry").path();
+        let raw = std::fs::read(&path).expect("read");
+        classify_cleanly(&path.display().to_string(), &raw);
+        n += 1;
+    }
+    assert!(n >= 2);
+}
+
 fn nested_multipart(depth: usize) -> Vec<u8> {
     let mut m = String::from(
         "From: a@b.example\r\nTo: c@contoso.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n",

@@ -23,11 +23,52 @@ impl Rng {
 }
 
 const INSERTS: &[&[u8]] = &[
-    b"<", b">", b"&", b"&#", b"&amp", b";", b"=?", b"?=", b"=?utf-8?B?", b"=?x?Q?=", b"\r\n", b"\n\n",
-    b"\r\n\t", b"\0", b"\xff", b"\xc3", b"\xe2\x80\x9c", b"\xf0\x9f\x93\x84", b"\xe3\x80\x80", b"http://",
-    b"https://xn--", b"www.", b"@", b"[", b"]", b"(", b")", b"\"", b"'", b"--", b"boundary=\"", b"Content-Type: multipart/mixed; boundary=Z\r\n",
-    b"Received: from ", b"From: ", b"<a href=\"", b"<form><input type=password>", b"PK\x03\x04", b"MZ", b"$", b"!!!",
-    b"\xce\xb1", b"\xd0\xb0", b"      ", b"=\r\n", b"%", b"#1",
+    b"<",
+    b">",
+    b"&",
+    b"&#",
+    b"&amp",
+    b";",
+    b"=?",
+    b"?=",
+    b"=?utf-8?B?",
+    b"=?x?Q?=",
+    b"\r\n",
+    b"\n\n",
+    b"\r\n\t",
+    b"\0",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x80\x9c",
+    b"\xf0\x9f\x93\x84",
+    b"\xe3\x80\x80",
+    b"http://",
+    b"https://xn--",
+    b"www.",
+    b"@",
+    b"[",
+    b"]",
+    b"(",
+    b")",
+    b"\"",
+    b"'",
+    b"--",
+    b"boundary=\"",
+    b"Content-Type: multipart/mixed; boundary=Z\r\n",
+    b"Received: from ",
+    b"From: ",
+    b"<a href=\"",
+    b"<form><input type=password>",
+    b"PK\x03\x04",
+    b"MZ",
+    b"$",
+    b"!!!",
+    b"\xce\xb1",
+    b"\xd0\xb0",
+    b"      ",
+    b"=\r\n",
+    b"%",
+    b"#1",
 ];
 
 #[test]
@@ -36,7 +77,14 @@ fn corrupted_messages_never_panic_a_check() {
     let originals: Vec<Vec<u8>> = labels
         .lines()
         .skip(1)
-        .map(|l| std::fs::read(common::root().join("corpus").join(l.split(',').next().expect("path"))).expect("read"))
+        .map(|l| {
+            std::fs::read(
+                common::root()
+                    .join("corpus")
+                    .join(l.split(',').next().expect("path")),
+            )
+            .expect("read")
+        })
         .collect();
     let engine = common::engine();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
