@@ -93,6 +93,15 @@ fn nested_multipart(depth: usize) -> Vec<u8> {
     m.into_bytes()
 }
 
+fn many_parts(n: usize) -> Vec<u8> {
+    let mut m = b"From: a@b.example\r\nTo: c@contoso.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"P\"\r\n\r\n".to_vec();
+    for i in 0..n {
+        m.extend_from_slice(format!("--P\r\nContent-Type: application/octet-stream; name=\"f{i}.bin\"\r\n\r\nx\r\n").as_bytes());
+    }
+    m.extend_from_slice(b"--P--\r\n");
+    m
+}
+
 fn big_attachment(bytes: usize) -> Vec<u8> {
     let mut m = b"From: a@b.example\r\nTo: c@contoso.com\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\n\r\n--X\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--X\r\nContent-Type: application/octet-stream; name=\"blob.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
     let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n";
@@ -136,6 +145,7 @@ fn hostile_dir(name: &str) -> (PathBuf, usize) {
         ("deep-mime.eml", nested_multipart(1_000)),
         ("huge-header.eml", huge_header),
         ("many-received.eml", many_received),
+        ("many-parts.eml", many_parts(100_000)),
         ("fifty-mb.eml", big_attachment(50 << 20)),
     ];
     let n = cases.len();
