@@ -355,14 +355,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         ))),
         None => None,
     };
-    let progress = indicatif::ProgressBar::new_spinner();
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} messages  {per_sec}  {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let progress = spinner("messages");
     let max_bytes = engine.rules().engine.limits.max_message_bytes;
     let started = Instant::now();
     let write_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
@@ -379,33 +372,15 @@ fn replay(args: ReplayArgs) -> Result<()> {
                             let verdict = engine.classify(raw, None);
                             summary.add(&item.name, &verdict, label);
                             out.as_ref().map(|_| {
-                                serde_json::to_string(&Record {
-                                    path: &item.name,
-                                    message_id: verdict.message_id.as_deref(),
-                                    disposition: Some(verdict.disposition),
-                                    route: Some(verdict.route.as_str()),
-                                    score: Some(verdict.score),
-                                    scores: Some(&verdict.scores),
-                                    rules: verdict.reasons(),
-                                    label: label.map(|l| l.name()),
-                                    error: verdict.error.as_deref(),
-                                })
+                                serde_json::to_string(&Record::classified(
+                                    &item.name, &verdict, label,
+                                ))
                             })
                         }
                         Err(e) => {
                             summary.add_error(&item.name, e);
                             out.as_ref().map(|_| {
-                                serde_json::to_string(&Record {
-                                    path: &item.name,
-                                    message_id: None,
-                                    disposition: None,
-                                    route: None,
-                                    score: None,
-                                    scores: None,
-                                    rules: Vec::new(),
-                                    label: label.map(|l| l.name()),
-                                    error: Some(e),
-                                })
+                                serde_json::to_string(&Record::unreadable(&item.name, e, label))
                             })
                         }
                     };
@@ -450,6 +425,21 @@ fn replay(args: ReplayArgs) -> Result<()> {
         Format::Text => write!(stdout, "{}", summary.to_text())?,
     }
     Ok(())
+}
+
+/// A progress spinner on stderr, drawn only on a terminal.
+fn spinner(what: &str) -> indicatif::ProgressBar {
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{pos}} {what}  {{per_sec}}  {{elapsed}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress
 }
 
 fn init_logging() {
@@ -531,14 +521,7 @@ fn enqueue(args: EnqueueArgs) -> Result<()> {
         rcpt_to: args.rcpt,
         ..Envelope::default()
     };
-    let progress = indicatif::ProgressBar::new_spinner();
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} confirmed  {per_sec}  {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let progress = spinner("confirmed");
     let max_bytes = rules.rules().engine.limits.max_message_bytes;
     let items = corpus::messages(args.paths, max_bytes);
     let started = Instant::now();

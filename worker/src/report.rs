@@ -170,6 +170,38 @@ pub struct Record<'a> {
     pub error: Option<&'a str>,
 }
 
+impl<'a> Record<'a> {
+    /// The line for a classified message.
+    pub fn classified(path: &'a str, verdict: &'a Verdict, label: Option<Label>) -> Record<'a> {
+        Record {
+            path,
+            message_id: verdict.message_id.as_deref(),
+            disposition: Some(verdict.disposition),
+            route: Some(verdict.route.as_str()),
+            score: Some(verdict.score),
+            scores: Some(&verdict.scores),
+            rules: verdict.reasons(),
+            label: label.map(|l| l.name()),
+            error: verdict.error.as_deref(),
+        }
+    }
+
+    /// The line for a message that could not be read.
+    pub fn unreadable(path: &'a str, error: &'a str, label: Option<Label>) -> Record<'a> {
+        Record {
+            path,
+            message_id: None,
+            disposition: None,
+            route: None,
+            score: None,
+            scores: None,
+            rules: Vec::new(),
+            label: label.map(|l| l.name()),
+            error: Some(error),
+        }
+    }
+}
+
 /// Per-class precision and recall.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ClassStats {

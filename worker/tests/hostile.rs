@@ -96,7 +96,12 @@ fn nested_multipart(depth: usize) -> Vec<u8> {
 fn many_parts(n: usize) -> Vec<u8> {
     let mut m = b"From: a@b.example\r\nTo: c@contoso.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"P\"\r\n\r\n".to_vec();
     for i in 0..n {
-        m.extend_from_slice(format!("--P\r\nContent-Type: application/octet-stream; name=\"f{i}.bin\"\r\n\r\nx\r\n").as_bytes());
+        m.extend_from_slice(
+            format!(
+                "--P\r\nContent-Type: application/octet-stream; name=\"f{i}.bin\"\r\n\r\nx\r\n"
+            )
+            .as_bytes(),
+        );
     }
     m.extend_from_slice(b"--P--\r\n");
     m
