@@ -43,19 +43,6 @@ fn start(
     (tx, handle, stats)
 }
 
-fn corpus_messages() -> Vec<(String, Vec<u8>)> {
-    let labels = std::fs::read_to_string(common::root().join("corpus/labels.csv")).expect("labels");
-    labels
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().expect("path").to_string())
-        .map(|rel| {
-            let body = std::fs::read(common::root().join("corpus").join(&rel)).expect("read");
-            (rel, body)
-        })
-        .collect()
-}
-
 fn queue_for(t: &mailsift::amqp::Topology, v: &Verdict) -> String {
     match v.route {
         mailsift::Route::Deliver => t.deliver_queue(&v.region),
@@ -72,7 +59,7 @@ async fn every_input_gives_exactly_one_correct_output() {
     // The whole project corpus, some with an explicit envelope for a
     // fabrikam (eu) recipient, the rest derived from headers.
     let mut inputs = Vec::new();
-    for (i, (rel, body)) in corpus_messages().into_iter().enumerate() {
+    for (i, (rel, body)) in common::corpus_messages().into_iter().enumerate() {
         let env = Envelope {
             queue_id: Some(format!("q{i}")),
             rcpt_to: if i % 5 == 0 {
@@ -363,7 +350,10 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
     let vhost = common::Vhost::new("sigterm");
     let t = topology();
     const N: usize = 10_000;
-    let bodies: Vec<Vec<u8>> = corpus_messages().into_iter().map(|(_, b)| b).collect();
+    let bodies: Vec<Vec<u8>> = common::corpus_messages()
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
     let inputs: Vec<(Vec<u8>, Envelope)> = (0..N)
         .map(|i| {
             (

@@ -18,18 +18,9 @@ async fn broker_restart_mid_run_loses_nothing() {
     let vhost = common::Vhost::new("restart");
     let t = topology();
     const N: usize = 4_000;
-    let labels = std::fs::read_to_string(common::root().join("corpus/labels.csv")).expect("labels");
-    let bodies: Vec<Vec<u8>> = labels
-        .lines()
-        .skip(1)
-        .map(|l| {
-            std::fs::read(
-                common::root()
-                    .join("corpus")
-                    .join(l.split(',').next().expect("path")),
-            )
-            .expect("read")
-        })
+    let bodies: Vec<Vec<u8>> = common::corpus_messages()
+        .into_iter()
+        .map(|(_, b)| b)
         .collect();
     let inputs: Vec<(Vec<u8>, Envelope)> = (0..N)
         .map(|i| {

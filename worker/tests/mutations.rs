@@ -73,18 +73,9 @@ const INSERTS: &[&[u8]] = &[
 
 #[test]
 fn corrupted_messages_never_panic_a_check() {
-    let labels = std::fs::read_to_string(common::root().join("corpus/labels.csv")).expect("labels");
-    let originals: Vec<Vec<u8>> = labels
-        .lines()
-        .skip(1)
-        .map(|l| {
-            std::fs::read(
-                common::root()
-                    .join("corpus")
-                    .join(l.split(',').next().expect("path")),
-            )
-            .expect("read")
-        })
+    let originals: Vec<Vec<u8>> = common::corpus_messages()
+        .into_iter()
+        .map(|(_, b)| b)
         .collect();
     let engine = common::engine();
     let mut rng = Rng(0x5eed_1234_abcd_0001);

@@ -21,6 +21,23 @@ pub fn engine() -> &'static Engine {
     })
 }
 
+/// Every labelled project-corpus message: (path relative to corpus/, bytes).
+pub fn corpus_messages() -> Vec<(String, Vec<u8>)> {
+    let labels =
+        std::fs::read_to_string(root().join("corpus/labels.csv")).expect("corpus/labels.csv");
+    labels
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let rel = l.split(',').next().expect("path").to_string();
+            let bytes =
+                std::fs::read(root().join("corpus").join(&rel)).expect("read corpus message");
+            (rel, bytes)
+        })
+        .collect()
+}
+
 /// A fresh temporary directory for one test.
 pub fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mailsift-it-{}-{name}", std::process::id()));
