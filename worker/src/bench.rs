@@ -204,32 +204,39 @@ async fn latency(
     .await?;
     let running = tokio::spawn(async move { w.run(rx).await });
     let counter = count_outputs(&args.broker.amqp_url, &t, n, Some(()));
-    // Publish in 10 ms ticks at the target rate.
-    let per_tick = (rate / 100.0).max(1.0);
-    let url = args.broker.amqp_url.clone();
-    let tp = t.clone();
+    // Publish in 2 ms ticks at the target rate, over one connection as an
+    // edge would, awaiting each tick's confirms.
+    let per_tick = rate / 500.0;
+    let publisher = mailsift::amqp::enqueue::Publisher::connect(&args.broker.amqp_url, &t).await?;
     let owned: Vec<Vec<u8>> = bodies.to_vec();
-    let publisher = tokio::spawn(async move {
+    let publishing = tokio::spawn(async move {
         let mut sent = 0usize;
         let mut owed = 0.0f64;
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while sent < n {
             tick.tick().await;
             owed += per_tick;
             let batch = (owed as usize).min(n - sent);
             owed -= batch as f64;
-            let it = (sent..sent + batch).map(|i| Item {
-                name: format!("lat-{i}"),
-                bytes: Ok(owned[i % owned.len()].clone()),
-            });
-            mailsift::amqp::enqueue::enqueue(&url, &tp, it, &Envelope::default(), 1024, || {})
-                .await?;
+            let mut confirms = Vec::with_capacity(batch);
+            for i in sent..sent + batch {
+                let env = Envelope {
+                    queue_id: Some(format!("lat-{i}")),
+                    ..Envelope::default()
+                };
+                confirms.push(publisher.publish(&owned[i % owned.len()], &env).await?);
+            }
+            for c in confirms {
+                c.await?;
+            }
             sent += batch;
         }
+        publisher.close().await;
         Ok::<(), lapin::Error>(())
     });
     let (_, mut lat) = counter.await?;
-    publisher.await??;
+    publishing.await??;
     let _ = stop.send(true);
     let _ = running.await;
     cleanup(&args.broker.amqp_url, &t).await;

@@ -23,6 +23,66 @@ pub struct EnqueueReport {
     pub unreadable: Vec<(String, String)>,
 }
 
+/// A confirming publisher to the input queue, as an SMTP edge holds one.
+pub struct Publisher {
+    conn: Connection,
+    channel: lapin::Channel,
+    queue: String,
+}
+
+impl Publisher {
+    /// Connects, enables confirms and declares the topology.
+    pub async fn connect(url: &str, topology: &Topology) -> lapin::Result<Publisher> {
+        let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        topology.declare(&channel).await?;
+        Ok(Publisher {
+            conn,
+            channel,
+            queue: topology.input_queue.clone(),
+        })
+    }
+
+    /// Publishes one message with its envelope (and the publish time in
+    /// `x-edge-published-at-ms`); the returned future resolves on the confirm.
+    pub async fn publish(
+        &self,
+        body: &[u8],
+        envelope: &Envelope,
+    ) -> lapin::Result<lapin::PublisherConfirm> {
+        let mut headers = FieldTable::default();
+        contract::envelope_to_headers(envelope, &mut headers);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        headers.insert(
+            contract::PUBLISHED_AT_MS.into(),
+            AMQPValue::LongLongInt(now_ms),
+        );
+        self.channel
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("message/rfc822".into())
+                    .with_headers(headers),
+            )
+            .await
+    }
+
+    /// Closes the channel and connection.
+    pub async fn close(self) {
+        let _ = self.channel.close(200, "done".into()).await;
+        let _ = self.conn.close(200, "done".into()).await;
+    }
+}
+
 /// Publishes every item to the input queue. `envelope` is the template for
 /// every message (fields left empty are derived by the worker); each message
 /// also gets `x-edge-queue-id` = its name. At most `window` confirms are
@@ -35,12 +95,7 @@ pub async fn enqueue(
     window: usize,
     mut on_confirm: impl FnMut(),
 ) -> lapin::Result<EnqueueReport> {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    topology.declare(&channel).await?;
+    let publisher = Publisher::connect(url, topology).await?;
     let mut report = EnqueueReport::default();
     let mut pending = FuturesUnordered::new();
     for item in items {
@@ -51,30 +106,9 @@ pub async fn enqueue(
                 continue;
             }
         };
-        let mut headers = FieldTable::default();
         let mut env = envelope.clone();
         env.queue_id = Some(item.name.clone());
-        contract::envelope_to_headers(&env, &mut headers);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        headers.insert(
-            contract::PUBLISHED_AT_MS.into(),
-            AMQPValue::LongLongInt(now_ms),
-        );
-        let confirm = channel
-            .basic_publish(
-                "".into(),
-                topology.input_queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default()
-                    .with_delivery_mode(2)
-                    .with_content_type("message/rfc822".into())
-                    .with_headers(headers),
-            )
-            .await?;
-        pending.push(confirm);
+        pending.push(publisher.publish(&body, &env).await?);
         while pending.len() >= window.max(1) {
             settle(pending.next().await, &mut report, &mut on_confirm)?;
         }
@@ -82,8 +116,7 @@ pub async fn enqueue(
     while let Some(c) = pending.next().await {
         settle(Some(c), &mut report, &mut on_confirm)?;
     }
-    let _ = channel.close(200, "done".into()).await;
-    let _ = conn.close(200, "done".into()).await;
+    publisher.close().await;
     Ok(report)
 }
 
