@@ -62,16 +62,9 @@ enum Format {
     Json,
 }
 
+/// The SMTP envelope as flags (fields left out are derived from headers).
 #[derive(clap::Args)]
-struct CheckArgs {
-    /// The message (.eml); `-` reads standard input.
-    file: PathBuf,
-    /// Rules directory (default: the shipped rules/).
-    #[arg(long, env = "MAILSIFT_RULES")]
-    rules: Option<PathBuf>,
-    /// Recipient domain to apply (adds RCPT TO postmaster@DOMAIN if no --rcpt).
-    #[arg(long)]
-    domain: Option<String>,
+struct EnvelopeArgs {
     /// Connecting IP as the SMTP edge saw it.
     #[arg(long)]
     peer_ip: Option<IpAddr>,
@@ -84,6 +77,32 @@ struct CheckArgs {
     /// Envelope RCPT TO (repeatable).
     #[arg(long)]
     rcpt: Vec<String>,
+}
+
+impl EnvelopeArgs {
+    fn envelope(self) -> Envelope {
+        Envelope {
+            peer_ip: self.peer_ip,
+            helo: self.helo,
+            mail_from: self.mail_from,
+            rcpt_to: self.rcpt,
+            ..Envelope::default()
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The message (.eml); `-` reads standard input.
+    file: PathBuf,
+    /// Rules directory (default: the shipped rules/).
+    #[arg(long, env = "MAILSIFT_RULES")]
+    rules: Option<PathBuf>,
+    /// Recipient domain to apply (adds RCPT TO postmaster@DOMAIN if no --rcpt).
+    #[arg(long)]
+    domain: Option<String>,
+    #[command(flatten)]
+    envelope: EnvelopeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -206,18 +225,8 @@ struct EnqueueArgs {
     rules: Option<PathBuf>,
     #[command(flatten)]
     names: TopologyArgs,
-    /// Envelope: connecting IP for every message.
-    #[arg(long)]
-    peer_ip: Option<IpAddr>,
-    /// Envelope: HELO name.
-    #[arg(long)]
-    helo: Option<String>,
-    /// Envelope: MAIL FROM.
-    #[arg(long)]
-    mail_from: Option<String>,
-    /// Envelope: RCPT TO (repeatable).
-    #[arg(long)]
-    rcpt: Vec<String>,
+    #[command(flatten)]
+    envelope: EnvelopeArgs,
     /// Publisher confirms awaited at once.
     #[arg(long, default_value_t = 512)]
     window: usize,
@@ -261,19 +270,12 @@ fn check(args: CheckArgs) -> Result<()> {
     } else {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
-    let mut rcpt_to = args.rcpt;
-    if rcpt_to.is_empty() {
+    let mut envelope = args.envelope.envelope();
+    if envelope.rcpt_to.is_empty() {
         if let Some(d) = &args.domain {
-            rcpt_to.push(format!("postmaster@{d}"));
+            envelope.rcpt_to.push(format!("postmaster@{d}"));
         }
     }
-    let envelope = Envelope {
-        peer_ip: args.peer_ip,
-        helo: args.helo,
-        mail_from: args.mail_from,
-        rcpt_to,
-        ..Envelope::default()
-    };
     let verdict = engine.classify(&raw, Some(&envelope));
     let mut out = std::io::stdout().lock();
     if args.stamp {
@@ -514,13 +516,7 @@ async fn wait_for_termination() {
 fn enqueue(args: EnqueueArgs) -> Result<()> {
     let rules = load_engine(args.rules)?;
     let topology = args.names.topology(rules.rules());
-    let envelope = Envelope {
-        peer_ip: args.peer_ip,
-        helo: args.helo,
-        mail_from: args.mail_from,
-        rcpt_to: args.rcpt,
-        ..Envelope::default()
-    };
+    let envelope = args.envelope.envelope();
     let progress = spinner("confirmed");
     let max_bytes = rules.rules().engine.limits.max_message_bytes;
     let items = corpus::messages(args.paths, max_bytes);

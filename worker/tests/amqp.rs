@@ -350,21 +350,7 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
     let vhost = common::Vhost::new("sigterm");
     let t = topology();
     const N: usize = 10_000;
-    let bodies: Vec<Vec<u8>> = common::corpus_messages()
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect();
-    let inputs: Vec<(Vec<u8>, Envelope)> = (0..N)
-        .map(|i| {
-            (
-                bodies[i % bodies.len()].clone(),
-                Envelope {
-                    queue_id: Some(format!("m{i}")),
-                    ..Envelope::default()
-                },
-            )
-        })
-        .collect();
+    let inputs = common::amqp::numbered_inputs("m", N);
     publish(&vhost.url(), &t, &inputs).await;
     let spawn_worker = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_mailsift"))

@@ -7,7 +7,6 @@ mod common;
 
 use common::amqp::{collect, publish, topology};
 use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
-use mailsift::Envelope;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,21 +17,7 @@ async fn broker_restart_mid_run_loses_nothing() {
     let vhost = common::Vhost::new("restart");
     let t = topology();
     const N: usize = 4_000;
-    let bodies: Vec<Vec<u8>> = common::corpus_messages()
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect();
-    let inputs: Vec<(Vec<u8>, Envelope)> = (0..N)
-        .map(|i| {
-            (
-                bodies[i % bodies.len()].clone(),
-                Envelope {
-                    queue_id: Some(format!("r{i}")),
-                    ..Envelope::default()
-                },
-            )
-        })
-        .collect();
+    let inputs = common::amqp::numbered_inputs("r", N);
     publish(&vhost.url(), &t, &inputs).await;
 
     let cfg = WorkerConfig {

@@ -38,6 +38,24 @@ impl Output {
     }
 }
 
+/// `n` inputs cycling through the project corpus, each with its own edge
+/// queue id `<prefix><i>` (how the tests count what came out).
+pub fn numbered_inputs(prefix: &str, n: usize) -> Vec<(Vec<u8>, Envelope)> {
+    let bodies: Vec<Vec<u8>> = super::corpus_messages()
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    (0..n)
+        .map(|i| {
+            let env = Envelope {
+                queue_id: Some(format!("{prefix}{i}")),
+                ..Envelope::default()
+            };
+            (bodies[i % bodies.len()].clone(), env)
+        })
+        .collect()
+}
+
 /// The topology the tests use: default names, the shipped policy's regions.
 pub fn topology() -> Topology {
     Topology::with_regions(vec!["eu".into(), "us".into()])
