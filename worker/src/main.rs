@@ -248,6 +248,14 @@ fn main() {
         Command::Rules { rules } => list_rules(rules),
     };
     if let Err(e) = result {
+        // `mailsift replay ... | head` closing the pipe early is not an error.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
         eprintln!("mailsift: {e:#}");
         std::process::exit(2);
     }
