@@ -37,14 +37,6 @@ pub const RULES: &[RuleSpec] = &[
     rule("LOOP_ALREADY_STAMPED", Info, 0.0, "stamped by this gateway and sent back by its own MTA: not classified again"),
 ];
 
-/// Errors from the engine's edges (none today: bad input gets a verdict).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// Rules could not be loaded.
-    #[error(transparent)]
-    Rules(#[from] crate::rules::RulesError),
-}
-
 /// The classifier: holds compiled rules, shared and immutable.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -269,11 +261,7 @@ impl Engine {
         error: String,
     ) -> Verdict {
         let rules = &*self.rules;
-        let policy = envelope
-            .rcpt_to
-            .iter()
-            .find_map(|r| rules.policy.for_recipient(r))
-            .unwrap_or(&rules.policy.default);
+        let policy = rules.policy.for_recipients(&envelope.rcpt_to);
         let scoring = verdict::score(&findings, rules, &[]);
         Verdict {
             disposition: scoring.disposition,
@@ -338,11 +326,7 @@ impl Engine {
                 (Direction::Outbound, policy, violation)
             }
             None => {
-                let policy = envelope
-                    .rcpt_to
-                    .iter()
-                    .find_map(|r| rules.policy.for_recipient(r))
-                    .unwrap_or(&rules.policy.default);
+                let policy = rules.policy.for_recipients(&envelope.rcpt_to);
                 (Direction::Inbound, policy, None)
             }
         };

@@ -57,7 +57,7 @@ pub mod stamp;
 pub mod url;
 pub mod verdict;
 
-pub use engine::{Engine, EngineError};
+pub use engine::Engine;
 pub use envelope::Envelope;
 pub use finding::{Disposition, Finding};
 pub use rules::{DomainPolicy, Rules, RulesError};

@@ -55,8 +55,6 @@ pub struct Hop {
     pub helo: Option<String>,
     /// The reverse-DNS name the receiving MTA recorded.
     pub rdns: Option<String>,
-    /// The receiving MTA's name.
-    pub by: Option<String>,
     /// The timestamp (Unix seconds), if it parsed.
     pub date: Option<i64>,
     /// `with ESMTPS`/`ESMTPSA`/a TLS version was recorded.
@@ -151,15 +149,6 @@ impl<'x> ParsedMessage<'x> {
         self.inner.raw_message()
     }
 
-    /// Offset of the first body byte (end of the top-level header block).
-    pub fn body_offset(&self) -> usize {
-        self.inner
-            .parts
-            .first()
-            .map(|p| p.offset_body as usize)
-            .unwrap_or(0)
-    }
-
     /// Top-level header fields as (name, raw value), in order. Invalid
     /// UTF-8 is replaced, never dropped.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -188,11 +177,6 @@ impl<'x> ParsedMessage<'x> {
     /// Mailboxes of the first Reply-To header.
     pub fn reply_to(&self) -> Vec<Mailbox> {
         mailboxes(self.first_address(HeaderName::ReplyTo))
-    }
-
-    /// Mailboxes of the first Sender header.
-    pub fn sender(&self) -> Vec<Mailbox> {
-        mailboxes(self.first_address(HeaderName::Sender))
     }
 
     /// mail-parser's accessors return the *last* occurrence; we want the first.
@@ -256,11 +240,6 @@ impl<'x> ParsedMessage<'x> {
         let mut out = Vec::new();
         collect_parts(&self.inner, 0, &mut out);
         out
-    }
-
-    /// Number of MIME parts, all levels (a cheap structure-size signal).
-    pub fn part_count(&self) -> usize {
-        self.inner.parts.len()
     }
 }
 
@@ -365,7 +344,6 @@ fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
                     .contains("(unknown [")
                     .then(|| "unknown".to_string())
             }),
-        by: host(&r.by),
         date: r
             .date
             .as_ref()

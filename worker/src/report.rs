@@ -252,7 +252,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ham_quarantine_false_positives: Option<u64>,
     #[serde(skip)]
-    pairs: Vec<(Label, Disposition)>,
+    /// (label, disposition) → messages: counts, so memory stays flat
+    /// however long the replay.
+    counts: BTreeMap<(Label, Disposition), u64>,
     #[serde(skip)]
     with_labels: bool,
 }
@@ -285,7 +287,7 @@ impl Summary {
         }
         if self.with_labels {
             match label {
-                Some(l) => self.pairs.push((l, verdict.disposition)),
+                Some(l) => *self.counts.entry((l, verdict.disposition)).or_default() += 1,
                 None => *self.unlabelled.get_or_insert(0) += 1,
             }
         }
@@ -322,38 +324,40 @@ impl Summary {
         let mut correct_total = 0;
         let mut ham_fp = 0;
         let mut has_ham = false;
-        for (label, d) in &self.pairs {
+        let mut labelled = 0;
+        for (&(label, d), &n) in &self.counts {
+            labelled += n;
             *confusion
                 .entry(label.name())
                 .or_default()
                 .entry(d.as_str().to_string())
-                .or_default() += 1;
-            let ok = label.accepts(*d);
-            correct_total += ok as u64;
+                .or_default() += n;
+            let ok = label.accepts(d);
+            correct_total += ok as u64 * n;
             let stats = classes.entry(label.name()).or_insert(ClassStats {
                 support: 0,
                 correct: 0,
                 recall: 0.0,
                 precision: 0.0,
             });
-            stats.support += 1;
-            stats.correct += ok as u64;
+            stats.support += n;
+            stats.correct += ok as u64 * n;
             let is_ham = matches!(
                 label,
                 Label::Ham | Label::Exact(Disposition::None | Disposition::Bulk)
             );
             has_ham |= is_ham;
             if is_ham && matches!(d, Disposition::Malicious | Disposition::Spam) {
-                ham_fp += 1;
+                ham_fp += n;
             }
         }
         for (name, stats) in classes.iter_mut() {
             stats.recall = ratio(stats.correct, stats.support);
             let label = Label::parse(name);
             let predicted = self
-                .pairs
+                .counts
                 .iter()
-                .filter(|(l, d)| match label {
+                .filter(|((l, d), _)| match label {
                     Some(Label::Exact(c)) => *d == c,
                     Some(Label::Spam) => {
                         Label::Spam.accepts(*d) && matches!(l, Label::Spam | Label::Ham)
@@ -363,10 +367,11 @@ impl Summary {
                     }
                     None => false,
                 })
-                .count() as u64;
+                .map(|(_, n)| n)
+                .sum::<u64>();
             stats.precision = ratio(stats.correct, predicted);
         }
-        self.accuracy = Some(ratio(correct_total, self.pairs.len() as u64));
+        self.accuracy = Some(ratio(correct_total, labelled));
         self.confusion = Some(confusion);
         self.classes = Some(classes);
         self.ham_quarantine_false_positives = has_ham.then_some(ham_fp);
@@ -394,7 +399,9 @@ impl Summary {
         if let Some(u) = other.unlabelled {
             *self.unlabelled.get_or_insert(0) += u;
         }
-        self.pairs.extend(other.pairs);
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
     }
 
     /// Human-readable report.
@@ -446,7 +453,7 @@ impl Summary {
                     s,
                     "\naccuracy: {:.1}% of {} labelled",
                     a * 100.0,
-                    self.pairs.len()
+                    self.counts.values().sum::<u64>()
                 );
             }
             if let Some(fp) = self.ham_quarantine_false_positives {

@@ -85,15 +85,13 @@ fn sanitize(s: &str) -> String {
 /// An mbox `From ` line, if present, stays first.
 pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
     let (from_line, message) = split_mbox_line(raw);
-    let eol: &[u8] = if uses_crlf(message) { b"\r\n" } else { b"\n" };
+    let eol = if uses_crlf(message) { "\r\n" } else { "\n" };
     let mut out = Vec::with_capacity(raw.len() + 512);
     out.extend_from_slice(from_line);
     for line in header_lines(verdict, cfg) {
-        out.extend_from_slice(
-            line.replace("\r\n", std::str::from_utf8(eol).unwrap_or("\r\n"))
-                .as_bytes(),
-        );
-        out.extend_from_slice(eol);
+        // Folded lines use the message's own line ending too.
+        out.extend_from_slice(line.replace("\r\n", eol).as_bytes());
+        out.extend_from_slice(eol.as_bytes());
     }
     let strip = |name: &[u8]| {
         starts_with_ci(name, cfg.prefix.as_bytes())

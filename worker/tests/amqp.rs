@@ -43,6 +43,28 @@ fn start(
     (tx, handle, stats)
 }
 
+/// Runs a worker until `n` outputs arrived, then stops it; returns the
+/// outputs and the worker's counters.
+async fn run_until(
+    url: &str,
+    engine: Arc<Engine>,
+    n: usize,
+) -> (Vec<common::amqp::Output>, Arc<mailsift::amqp::Stats>) {
+    let (stop, handle, stats) = start(config(url), engine);
+    let outputs = collect(url, &topology(), n, Duration::from_secs(60)).await;
+    let _ = stop.send(true);
+    handle.await.expect("worker task");
+    (outputs, stats)
+}
+
+/// Outputs keyed by the edge queue id carried through from their input.
+fn by_queue_id(outputs: &[common::amqp::Output]) -> HashMap<String, &common::amqp::Output> {
+    outputs
+        .iter()
+        .map(|o| (o.text(contract::QUEUE_ID).unwrap_or_default(), o))
+        .collect()
+}
+
 fn queue_for(t: &mailsift::amqp::Topology, v: &Verdict) -> String {
     match v.route {
         mailsift::Route::Deliver => t.deliver_queue(&v.region),
@@ -77,26 +99,18 @@ async fn every_input_gives_exactly_one_correct_output() {
         .map(|(_, b, e)| (b.clone(), e.clone()))
         .collect();
     publish(&vhost.url(), &t, &messages).await;
-    let (stop, handle, stats) = start(config(&vhost.url()), engine.clone());
-    let outputs = collect(&vhost.url(), &t, n, Duration::from_secs(60)).await;
-    let _ = stop.send(true);
-    handle.await.expect("worker task");
+    let (outputs, stats) = run_until(&vhost.url(), engine.clone(), n).await;
 
     assert_eq!(outputs.len(), n, "exactly N outputs for N inputs");
-    let by_queue_id: HashMap<String, &common::amqp::Output> = outputs
-        .iter()
-        .map(|o| {
-            (
-                o.text(contract::QUEUE_ID)
-                    .expect("queue id carried through"),
-                o,
-            )
-        })
-        .collect();
-    assert_eq!(by_queue_id.len(), n);
+    assert!(
+        outputs.iter().all(|o| o.text(contract::QUEUE_ID).is_some()),
+        "queue id carried through to every output"
+    );
+    let by_id = by_queue_id(&outputs);
+    assert_eq!(by_id.len(), n);
     let mut routes = HashSet::new();
     for (rel, body, env) in &inputs {
-        let out = by_queue_id[env.queue_id.as_deref().expect("id")];
+        let out = by_id[env.queue_id.as_deref().expect("id")];
         let expected = engine.classify(body, Some(env));
         assert_eq!(
             out.queue,
@@ -202,14 +216,8 @@ async fn poison_is_quarantined_and_the_worker_keeps_going() {
         .expect("publish");
         let _ = conn.close(200, "ok".into()).await;
     }
-    let (stop, handle, _) = start(config(&vhost.url()), engine);
-    let outputs = collect(&vhost.url(), &t, 5, Duration::from_secs(30)).await;
-    let _ = stop.send(true);
-    handle.await.expect("worker");
-    let by: HashMap<String, &common::amqp::Output> = outputs
-        .iter()
-        .map(|o| (o.text(contract::QUEUE_ID).unwrap_or_default(), o))
-        .collect();
+    let (outputs, _) = run_until(&vhost.url(), engine, 5).await;
+    let by = by_queue_id(&outputs);
     for poison in ["garbage", "empty", "oversized"] {
         let o = by
             .get(poison)
@@ -251,14 +259,8 @@ Cheap viagra and cialis from our online pharmacy, no prescription! Act now, 100%
         ],
     )
     .await;
-    let (stop, handle, _) = start(config(&vhost.url()), engine());
-    let outputs = collect(&vhost.url(), &t, 2, Duration::from_secs(30)).await;
-    let _ = stop.send(true);
-    handle.await.expect("worker");
-    let by: HashMap<String, &common::amqp::Output> = outputs
-        .iter()
-        .map(|o| (o.text(contract::QUEUE_ID).unwrap_or_default(), o))
-        .collect();
+    let (outputs, _) = run_until(&vhost.url(), engine(), 2).await;
+    let by = by_queue_id(&outputs);
     let outside = by.get("outside").expect("output");
     let text = String::from_utf8_lossy(&outside.body);
     assert_eq!(text.matches("X-Mailsift-Disposition:").count(), 1, "{text}");
@@ -459,10 +461,7 @@ async fn recipients_of_two_domains_get_one_output_each_in_their_region() {
         ..Envelope::default()
     };
     publish(&vhost.url(), &t, &[(body, env)]).await;
-    let (stop, handle, stats) = start(config(&vhost.url()), engine());
-    let outputs = collect(&vhost.url(), &t, 2, Duration::from_secs(30)).await;
-    let _ = stop.send(true);
-    handle.await.expect("worker");
+    let (outputs, stats) = run_until(&vhost.url(), engine(), 2).await;
     assert_eq!(outputs.len(), 2, "one output per recipient domain");
     let rcpts = |o: &common::amqp::Output| -> Vec<String> {
         match o.headers.inner().get(contract::RCPT_TO) {

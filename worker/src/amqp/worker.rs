@@ -346,7 +346,7 @@ fn classify(
     journal_include_body: bool,
 ) -> Vec<Output> {
     let envelope = contract::envelope_from_headers(headers.as_ref());
-    let id = contract::stable_id(&body, headers.as_ref());
+    let id = contract::stable_id(&body, &envelope);
     let groups = engine.rules().policy.group_recipients(&envelope.rcpt_to);
     if groups.len() <= 1 {
         return vec![one_output(
@@ -418,7 +418,7 @@ fn one_output(
 }
 
 fn bare_output(body: Vec<u8>, headers: Option<FieldTable>, topology: &Topology) -> Output {
-    let id = contract::stable_id(&body, headers.as_ref());
+    let id = contract::stable_id(&body, &contract::envelope_from_headers(headers.as_ref()));
     let region = topology.regions.first().map(String::as_str).unwrap_or("us");
     Output {
         exchange: topology.deliver_exchange.clone(),

@@ -90,24 +90,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         .find(|h| msg.header_raw(h).is_some())
     {
         f.add("BULK_ESP", format!("{name} header"));
-    } else if let Some(m) = msg.header_raw("X-Mailer").filter(|m| {
-        let m = m.to_ascii_lowercase();
-        [
-            "mailchimp",
-            "sendgrid",
-            "mailgun",
-            "hubspot",
-            "marketo",
-            "exacttarget",
-            "constant contact",
-            "campaign monitor",
-            "klaviyo",
-            "sendinblue",
-            "brevo",
-        ]
-        .iter()
-        .any(|e| m.contains(e))
-    }) {
+    } else if let Some(m) = msg
+        .header_raw("X-Mailer")
+        .filter(|m| ctx.rules.lists.esp_mailers.is_match(m))
+    {
         f.add("BULK_ESP", format!("X-Mailer: {}", m.trim()));
     }
     if let Some(v) = msg.header_raw("List-Id") {

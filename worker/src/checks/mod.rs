@@ -96,8 +96,6 @@ pub struct Content {
     pub hidden_elements: usize,
     /// Visible text length of the HTML bodies.
     pub html_text_len: usize,
-    /// Whether the text was cut at the size limit.
-    pub truncated: bool,
     /// Whether any HTML body part exists.
     pub has_html: bool,
     /// Whether any plain-text body part exists.
@@ -117,14 +115,12 @@ impl Content {
             let Some(body) = part.text else { continue };
             let budget = limits.max_text_bytes.saturating_sub(c.text.len());
             if budget == 0 {
-                c.truncated = true;
                 break;
             }
             match part.kind {
                 PartKind::Text => {
                     c.has_text = true;
                     let body = truncate(body, budget);
-                    c.truncated |= body.len() < part.text.map_or(0, str::len);
                     c.text.push(' ');
                     c.text.push_str(&html::fold_whitespace(body));
                     for raw in url::find_in_text(body, limits.max_urls) {
@@ -140,8 +136,7 @@ impl Content {
                 }
                 PartKind::Html => {
                     c.has_html = true;
-                    let doc = html::scan(body, budget.max(4096).min(limits.max_text_bytes));
-                    c.truncated |= body.len() > limits.max_text_bytes;
+                    let doc = html::scan(body, budget);
                     c.text.push(' ');
                     c.text.push_str(&doc.text);
                     for a in doc.anchors {

@@ -187,15 +187,15 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                         ),
                     );
                 }
-                if let Some((brand, _)) = ctx.rules.lists.brands.iter().find(|(brand, domains)| {
-                    format!(" {normalized} ").contains(&format!(" {brand} "))
-                        && !domains
-                            .iter()
-                            .any(|d| fo.eq_ignore_ascii_case(org_domain(d)))
-                }) {
+                let padded = format!(" {normalized} ");
+                if let Some(brand) =
+                    ctx.rules.lists.brands.iter().find(|b| {
+                        padded.contains(&b.padded) && !b.org_domains.iter().any(|d| d == fo)
+                    })
+                {
                     f.add(
                         "SPOOF_BRAND_DISPLAY_NAME",
-                        format!("display name `{name}` names {brand}, sent from {fo}"),
+                        format!("display name `{name}` names {}, sent from {fo}", brand.name),
                     );
                 }
                 if ctx.rules.lists.freemail.contains(fo) {
@@ -304,7 +304,7 @@ pub fn lookalike<'p>(
     let label = org.split('.').next().unwrap_or(&org).to_string();
     let skeleton = confusable_skeleton(&label);
     for p in protected {
-        if org.eq_ignore_ascii_case(org_domain(&p.domain)) {
+        if org.eq_ignore_ascii_case(&p.org) {
             return None;
         }
     }

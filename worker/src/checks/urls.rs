@@ -88,6 +88,7 @@ pub const RULES: &[RuleSpec] = &[
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let lists = &ctx.rules.lists;
+    let mut compared = std::collections::HashSet::new();
     for link in &ctx.content.links {
         let url = &link.url;
         match &url.host {
@@ -138,7 +139,8 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                         f.add("URL_FREE_HOSTING", format!("{} on {d}", clip(&url.raw)));
                     }
                 }
-                if !f.has("URL_LOOKALIKE_DOMAIN") {
+                // Links mostly share a few domains: compare each organisation once.
+                if !f.has("URL_LOOKALIKE_DOMAIN") && compared.insert(org_domain(host)) {
                     if let Some((p, how)) = super::spoof::lookalike(host, &ctx.rules.protected) {
                         f.add(
                             "URL_LOOKALIKE_DOMAIN",

@@ -139,6 +139,8 @@ pub struct Lists {
     pub ratware_mailers: AhoCorasick,
     /// The patterns of `ratware_mailers`, for evidence.
     pub ratware_patterns: Vec<String>,
+    /// Case-insensitive substrings of X-Mailer that name an email service provider.
+    pub esp_mailers: AhoCorasick,
     /// Header names that identify an email service provider.
     pub esp_headers: Vec<String>,
     /// Executable/script/container extensions.
@@ -151,8 +153,20 @@ pub struct Lists {
     pub decoy_extensions: HashSet<String>,
     /// Body charsets scored `CT_FLAGGED_CHARSET` (set to your users' locales).
     pub flagged_charsets: HashSet<String>,
-    /// Brand names (normalised words) and the domains that may use them.
-    pub brands: Vec<(String, Vec<String>)>,
+    /// Brands and the organisational domains that may use their names.
+    pub brands: Vec<Brand>,
+}
+
+/// A brand whose name in a display name is impersonation unless the mail
+/// comes from one of its domains.
+#[derive(Clone, Debug)]
+pub struct Brand {
+    /// Normalised name (lower case, single spaces), e.g. `wells fargo`.
+    pub name: String,
+    /// The name between spaces, for whole-word search in a padded display name.
+    pub padded: String,
+    /// Organisational domains allowed to use the name.
+    pub org_domains: Vec<String>,
 }
 
 /// `ip.toml`, compiled.
@@ -169,6 +183,8 @@ pub struct IpLists {
 pub struct ProtectedDomain {
     /// The domain, e.g. `contoso.com`.
     pub domain: String,
+    /// Its organisational (registrable) domain.
+    pub org: String,
     /// Its registrable label without the public suffix, e.g. `contoso`.
     pub label: String,
     /// Confusable skeleton of `label`.
@@ -336,6 +352,7 @@ pub fn protected_domain(domain: &str) -> ProtectedDomain {
         .to_string();
     ProtectedDomain {
         domain: domain.to_string(),
+        org: registrable.to_ascii_lowercase(),
         skeleton: confusable_skeleton(&label),
         label,
     }
@@ -513,6 +530,7 @@ struct ListsFile {
     free_hosting: Vec<String>,
     blocked_url_domains: Vec<String>,
     ratware_mailers: Vec<String>,
+    esp_mailers: Vec<String>,
     esp_headers: Vec<String>,
     dangerous_extensions: Vec<String>,
     archive_extensions: Vec<String>,
@@ -536,10 +554,21 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
             .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
             .collect()
     };
-    let ratware_mailers = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(&f.ratware_mailers)
-        .map_err(|e| RulesError::at(path, src, 0, format!("ratware_mailers: {e}")))?;
+    let substrings = |what: &str, patterns: &[String]| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .map_err(|e| {
+                RulesError::at(
+                    path,
+                    src,
+                    src.find(what).unwrap_or(0),
+                    format!("{what}: {e}"),
+                )
+            })
+    };
+    let ratware_mailers = substrings("ratware_mailers", &f.ratware_mailers)?;
+    let esp_mailers = substrings("esp_mailers", &f.esp_mailers)?;
     Ok(Lists {
         freemail: domains(f.freemail),
         url_shorteners: domains(f.url_shorteners),
@@ -547,6 +576,7 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
         blocked_url_domains: domains(f.blocked_url_domains),
         ratware_mailers,
         ratware_patterns: f.ratware_mailers,
+        esp_mailers,
         esp_headers: f.esp_headers,
         dangerous_extensions: exts(f.dangerous_extensions),
         archive_extensions: exts(f.archive_extensions),
@@ -561,11 +591,15 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
             .brands
             .into_iter()
             .map(|(name, domains)| {
-                let domains = domains
-                    .into_iter()
-                    .map(|d| d.to_ascii_lowercase())
-                    .collect();
-                (policy::normalize_name(&name), domains)
+                let name = policy::normalize_name(&name);
+                Brand {
+                    padded: format!(" {name} "),
+                    name,
+                    org_domains: domains
+                        .iter()
+                        .map(|d| crate::url::org_domain(&d.to_ascii_lowercase()).to_string())
+                        .collect(),
+                }
             })
             .collect(),
     })

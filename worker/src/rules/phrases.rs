@@ -79,16 +79,6 @@ impl PhraseList {
             phrases,
         })
     }
-
-    /// Number of phrases.
-    pub fn len(&self) -> usize {
-        self.phrases.len()
-    }
-
-    /// True when the list has no phrases.
-    pub fn is_empty(&self) -> bool {
-        self.phrases.is_empty()
-    }
 }
 
 /// The form of a text that [`PhraseList::scan`] expects.

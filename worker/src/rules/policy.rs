@@ -215,6 +215,15 @@ impl PolicySet {
         self.for_domain(address_domain(address)?)
     }
 
+    /// The policy of the first recipient whose domain is listed, else the
+    /// default: the policy a whole message is judged under.
+    pub fn for_recipients(&self, rcpts: &[String]) -> &DomainPolicy {
+        rcpts
+            .iter()
+            .find_map(|r| self.for_recipient(r))
+            .unwrap_or(&self.default)
+    }
+
     /// The policy of a listed domain or of a parent of it.
     pub fn for_domain(&self, domain: &str) -> Option<&DomainPolicy> {
         let domain = domain.to_ascii_lowercase();
