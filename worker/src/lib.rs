@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod amqp;
+pub mod auth;
 pub mod checks;
 pub mod corpus;
 pub mod engine;

@@ -1,0 +1,538 @@
+//! Sender authentication: SPF, DKIM, DMARC and ARC, at the edge.
+//!
+//! Authentication needs DNS, so it cannot live in the pure engine. The flow
+//! is the same as for the envelope: the edge (worker, replay, check) asks the
+//! engine for the [`AuthSubject`] (the message to authenticate, its origin
+//! IP after the relay-hop logic, HELO and MAIL FROM), runs an
+//! [`Authenticator`] on it, and hands the resulting [`AuthResults`] back to
+//! the engine, where the `auth` check turns them into findings.
+//!
+//! DNS comes from a live resolver ([`Authenticator::live`], with per-query
+//! deadlines and bounded TTL caches) or, for replay, only from a recorded
+//! [`Zone`] ([`Authenticator::recorded`]), served on loopback so that both
+//! go through the same resolver code.
+//!
+//! mail-auth (0.13) does the protocol work; this module is the only one
+//! that uses it for verification.
+
+pub mod dns;
+pub mod zone;
+pub mod zone_server;
+
+use dns::{DnsCaches, DnsConfig, Lookups};
+use mail_auth::common::crypto::Algorithm;
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, SpfResult,
+};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use zone::Zone;
+use zone_server::ZoneServer;
+
+/// Setting up authentication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The resolver could not be built (bad configuration, no resolv.conf).
+    #[error("cannot set up the DNS resolver: {0} (give nameservers with --dns-server)")]
+    Resolver(String),
+    /// A recorded zone could not be loaded.
+    #[error(transparent)]
+    Zone(#[from] zone::ZoneError),
+    /// The loopback server for a recorded zone could not start.
+    #[error("cannot start the recorded-DNS server on 127.0.0.1: {0}")]
+    Server(std::io::Error),
+}
+
+/// One protocol's outcome, in RFC 8601 words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthResult {
+    /// Authenticated.
+    Pass,
+    /// Explicitly not authorized / signature did not verify.
+    Fail,
+    /// SPF `~all`: weak fail.
+    SoftFail,
+    /// No assertion.
+    Neutral,
+    /// Nothing to evaluate (no record, no signature).
+    #[default]
+    None,
+    /// A transient (DNS) failure: the answer is unknown.
+    TempError,
+    /// A permanent error in the published records.
+    PermError,
+}
+
+impl AuthResult {
+    /// The RFC 8601 word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthResult::Pass => "pass",
+            AuthResult::Fail => "fail",
+            AuthResult::SoftFail => "softfail",
+            AuthResult::Neutral => "neutral",
+            AuthResult::None => "none",
+            AuthResult::TempError => "temperror",
+            AuthResult::PermError => "permerror",
+        }
+    }
+}
+
+/// A DMARC policy (`p=`, or `sp=`/`np=` where they apply).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcPolicy {
+    /// No DMARC record.
+    #[default]
+    Absent,
+    /// `p=none`: monitor only.
+    None,
+    /// `p=quarantine`.
+    Quarantine,
+    /// `p=reject`.
+    Reject,
+}
+
+/// SPF for the MAIL FROM identity (the HELO identity for the null sender).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpfCheck {
+    /// The result.
+    pub result: AuthResult,
+    /// The domain checked.
+    pub domain: String,
+    /// `mailfrom` or `helo`.
+    pub identity: String,
+    /// The address checked (the origin IP).
+    pub ip: Option<IpAddr>,
+}
+
+/// One DKIM signature's verification.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimCheck {
+    /// The result.
+    pub result: AuthResult,
+    /// Signing domain `d=`.
+    pub domain: String,
+    /// Selector `s=`.
+    pub selector: String,
+    /// Why it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// ARC chain validation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArcCheck {
+    /// `pass` (chain valid), `fail`, or `none` (no ARC sets).
+    pub result: AuthResult,
+    /// ARC sets in the chain.
+    pub sets: u32,
+    /// Domain of the newest ARC-Seal (the last forwarder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealer: Option<String>,
+    /// Every sealing domain, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealers: Vec<String>,
+    /// The first forwarder's ARC-Authentication-Results, as recorded by it
+    /// (what authentication looked like before forwarding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_results: Option<String>,
+    /// Why it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// DMARC for the header From domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmarcCheck {
+    /// `pass`, `fail`, `none` (no record), `temperror` or `permerror`.
+    pub result: AuthResult,
+    /// The header From domain.
+    pub domain: String,
+    /// The policy that applies to that domain.
+    pub policy: DmarcPolicy,
+    /// SPF passed for a domain aligned with From.
+    pub spf_aligned: bool,
+    /// A DKIM signature of a domain aligned with From passed.
+    pub dkim_aligned: bool,
+}
+
+/// Everything sender authentication found for one message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthResults {
+    /// SPF.
+    pub spf: SpfCheck,
+    /// DKIM, one entry per signature.
+    pub dkim: Vec<DkimCheck>,
+    /// ARC.
+    pub arc: ArcCheck,
+    /// DMARC.
+    pub dmarc: DmarcCheck,
+    /// Lookups that failed transiently (timeouts, SERVFAIL), by protocol.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temp_failures: Vec<String>,
+    /// Set when authentication could not run at all, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl AuthResults {
+    /// Results for a message that could not be authenticated at all.
+    pub fn skipped(why: impl Into<String>) -> AuthResults {
+        AuthResults {
+            skipped: Some(why.into()),
+            ..AuthResults::default()
+        }
+    }
+
+    /// True if a DNS failure left a result unknown: the verdict is
+    /// incomplete and the domain's `on_dns_failure` applies.
+    pub fn incomplete(&self) -> bool {
+        !self.temp_failures.is_empty()
+    }
+
+    /// True if the sender's From domain authenticated: DMARC pass, or, where
+    /// the domain publishes no DMARC record, an SPF or DKIM pass aligned
+    /// with it.
+    pub fn from_authenticated(&self) -> bool {
+        match self.dmarc.result {
+            AuthResult::Pass => true,
+            AuthResult::None => self.dmarc.spf_aligned || self.dmarc.dkim_aligned,
+            _ => false,
+        }
+    }
+}
+
+/// What to authenticate: built by [`crate::Engine::auth_subject`].
+#[derive(Clone, Debug)]
+pub struct AuthSubject<'a> {
+    /// The message as received (the original, for a journal report).
+    pub message: Cow<'a, [u8]>,
+    /// The origin IP the relay-hop logic chose.
+    pub ip: Option<IpAddr>,
+    /// HELO name of the origin hop.
+    pub helo: Option<String>,
+    /// MAIL FROM (`""` for the null sender).
+    pub mail_from: Option<String>,
+}
+
+/// Runs SPF, DKIM, ARC and DMARC with one DNS source and shared caches.
+pub struct Authenticator {
+    resolver: MessageAuthenticator,
+    caches: DnsCaches,
+    deadline: Duration,
+    host_domain: String,
+    _server: Option<ZoneServer>,
+}
+
+impl Authenticator {
+    /// Live DNS, as configured. Must run inside a tokio runtime.
+    pub fn live(cfg: &DnsConfig, host_domain: &str) -> Result<Authenticator, AuthError> {
+        Ok(Authenticator {
+            resolver: dns::resolver(cfg)?,
+            caches: DnsCaches::new(cfg),
+            deadline: deadline(cfg),
+            host_domain: host_domain.to_string(),
+            _server: None,
+        })
+    }
+
+    /// Answers only from `zone` (a name not in it is NXDOMAIN; `TIMEOUT`
+    /// entries time out after `cfg.timeout`). Must run inside a tokio
+    /// runtime, which serves the zone on a loopback port.
+    pub async fn recorded(
+        zone: Zone,
+        cfg: &DnsConfig,
+        host_domain: &str,
+    ) -> Result<Authenticator, AuthError> {
+        let server = ZoneServer::start(Arc::new(zone))
+            .await
+            .map_err(AuthError::Server)?;
+        let cfg = DnsConfig {
+            servers: vec![server.addr()],
+            attempts: 1,
+            ..cfg.clone()
+        };
+        Ok(Authenticator {
+            resolver: dns::resolver(&cfg)?,
+            caches: DnsCaches::new(&cfg),
+            deadline: deadline(&cfg),
+            host_domain: host_domain.to_string(),
+            _server: Some(server),
+        })
+    }
+
+    /// The shared caches (for measurements and tests).
+    pub fn caches(&self) -> &DnsCaches {
+        &self.caches
+    }
+
+    /// Authenticates one message.
+    pub async fn authenticate(&self, subject: &AuthSubject<'_>) -> AuthResults {
+        self.authenticate_recording(subject, false).await.0
+    }
+
+    /// Authenticates one message and, if `record`, also returns the DNS
+    /// answers it depended on as a zone that replays it exactly.
+    pub async fn authenticate_recording(
+        &self,
+        subject: &AuthSubject<'_>,
+        record: bool,
+    ) -> (AuthResults, Option<Zone>) {
+        let lookups = Lookups::default();
+        let results = match tokio::time::timeout(self.deadline, self.run(subject, &lookups)).await
+        {
+            Ok(results) => results,
+            Err(_) => {
+                let mut r = AuthResults::skipped(format!(
+                    "authentication took longer than {} ms",
+                    self.deadline.as_millis()
+                ));
+                r.temp_failures.push("deadline".into());
+                r
+            }
+        };
+        let zone = if record {
+            let ip = subject.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let asked = lookups.asked();
+            Some(
+                tokio::time::timeout(self.deadline, dns::record(&self.resolver, &asked, ip))
+                    .await
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        };
+        (results, zone)
+    }
+
+    async fn run(&self, subject: &AuthSubject<'_>, lookups: &Lookups) -> AuthResults {
+        let Some(msg) = AuthenticatedMessage::parse(&subject.message) else {
+            return AuthResults::skipped("headers could not be parsed for authentication");
+        };
+        let views = self.caches.views(lookups);
+        macro_rules! params {
+            ($p:expr) => {
+                Parameters::new($p)
+                    .with_txt_cache(&views.txt)
+                    .with_mx_cache(&views.mx)
+                    .with_ipv4_cache(&views.ipv4)
+                    .with_ipv6_cache(&views.ipv6)
+                    .with_ptr_cache(&views.ptr)
+            };
+        }
+        let mut results = AuthResults::default();
+
+        let dkim_output = self.resolver.verify_dkim(params!(&msg)).await;
+        for out in &dkim_output {
+            let (result, reason) = dkim_result(out.result());
+            let sig = out.signature();
+            results.dkim.push(DkimCheck {
+                result,
+                domain: sig.map(|s| s.d.to_ascii_lowercase()).unwrap_or_default(),
+                selector: sig.map(|s| s.s.clone()).unwrap_or_default(),
+                reason,
+            });
+        }
+
+        let arc_output = self.resolver.verify_arc(params!(&msg)).await;
+        results.arc = arc_check(&msg, &arc_output);
+
+        let helo = subject.helo.as_deref().unwrap_or("");
+        let mail_from = subject.mail_from.as_deref().unwrap_or("").trim();
+        let spf_output = match subject.ip {
+            Some(ip) if !mail_from.is_empty() => {
+                results.spf.identity = "mailfrom".into();
+                Some(
+                    self.resolver
+                        .verify_spf(params!(SpfParameters::verify_mail_from(
+                            ip,
+                            helo,
+                            &self.host_domain,
+                            mail_from
+                        )))
+                        .await,
+                )
+            }
+            Some(ip) if !helo.is_empty() => {
+                results.spf.identity = "helo".into();
+                Some(
+                    self.resolver
+                        .verify_spf(params!(SpfParameters::verify_ehlo(
+                            ip,
+                            helo,
+                            &self.host_domain
+                        )))
+                        .await,
+                )
+            }
+            _ => None,
+        };
+        let spf_output = match spf_output {
+            Some(out) => {
+                results.spf.result = spf_result(out.result());
+                results.spf.domain = out.domain().to_ascii_lowercase();
+                results.spf.ip = subject.ip;
+                out
+            }
+            None => mail_auth::SpfOutput::new(String::new()),
+        };
+
+        let mail_from_domain = mail_from
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or(helo)
+            .to_ascii_lowercase();
+        let dmarc = self
+            .resolver
+            .verify_dmarc(params!(DmarcParameters::new(
+                &msg,
+                &dkim_output,
+                &mail_from_domain,
+                &spf_output
+            )))
+            .await;
+        results.dmarc = DmarcCheck {
+            result: match dmarc.result() {
+                DmarcResult::Pass => AuthResult::Pass,
+                DmarcResult::Fail(_) => AuthResult::Fail,
+                DmarcResult::TempError(_) => AuthResult::TempError,
+                DmarcResult::PermError(_) => AuthResult::PermError,
+                DmarcResult::None => AuthResult::None,
+            },
+            domain: dmarc.domain().to_ascii_lowercase(),
+            policy: match (dmarc.dmarc_record().is_some(), dmarc.policy()) {
+                (false, _) => DmarcPolicy::Absent,
+                (true, mail_auth::dmarc::Policy::Reject) => DmarcPolicy::Reject,
+                (true, mail_auth::dmarc::Policy::Quarantine) => DmarcPolicy::Quarantine,
+                (true, _) => DmarcPolicy::None,
+            },
+            spf_aligned: dmarc.spf_result() == &DmarcResult::Pass,
+            dkim_aligned: dmarc.dkim_result() == &DmarcResult::Pass,
+        };
+
+        let mut temp = Vec::new();
+        if results.spf.result == AuthResult::TempError {
+            temp.push(format!("spf ({})", results.spf.domain));
+        }
+        for d in results.dkim.iter().filter(|d| d.result == AuthResult::TempError) {
+            temp.push(format!("dkim ({})", d.domain));
+        }
+        if results.arc.result == AuthResult::TempError {
+            temp.push("arc".into());
+        }
+        if results.dmarc.result == AuthResult::TempError {
+            temp.push(format!("dmarc ({})", results.dmarc.domain));
+        }
+        results.temp_failures = temp;
+        results
+    }
+}
+
+/// The whole-message deadline: every query may use all its attempts, a
+/// message makes a few dozen at most, and most are cached.
+fn deadline(cfg: &DnsConfig) -> Duration {
+    (cfg.timeout * cfg.attempts.max(1) as u32 * 4).max(Duration::from_millis(500))
+}
+
+/// ARC chain validation, with the RFC 8617 rules mail-auth 0.13 leaves
+/// out: a broken set structure is a failed chain (not "no chain"), ARC
+/// signs with SHA-256 only, and the AMS must not sign ARC-Seal headers.
+fn arc_check(msg: &AuthenticatedMessage<'_>, out: &mail_auth::ArcOutput<'_>) -> ArcCheck {
+    let (mut result, mut reason) = dkim_result(out.result());
+    let sets = out.sets();
+    let has_arc_headers =
+        !msg.as_headers.is_empty() || !msg.ams_headers.is_empty() || !msg.aar_headers.is_empty();
+    if sets.is_empty() && !has_arc_headers && !msg.has_arc_errors {
+        result = AuthResult::None;
+    } else if result == AuthResult::None || (sets.is_empty() && result == AuthResult::Pass) {
+        result = AuthResult::PermError;
+        reason = Some("incomplete or malformed ARC set".into());
+    }
+    if result == AuthResult::Pass {
+        let sha1 = sets.iter().any(|s| {
+            s.signature.header.a == Algorithm::RsaSha1 || s.seal.header.a == Algorithm::RsaSha1
+        });
+        let signs_seal = sets.iter().any(|s| {
+            s.signature
+                .header
+                .h
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("arc-seal"))
+        });
+        if sha1 {
+            result = AuthResult::Fail;
+            reason = Some("ARC requires rsa-sha256 or ed25519-sha256, not rsa-sha1".into());
+        } else if signs_seal {
+            result = AuthResult::Fail;
+            reason = Some("ARC-Message-Signature signs an ARC-Seal header".into());
+        }
+    }
+    ArcCheck {
+        result,
+        sets: sets.len() as u32,
+        sealer: sets.last().map(|s| s.seal.header.d.to_ascii_lowercase()),
+        sealers: sets
+            .iter()
+            .map(|s| s.seal.header.d.to_ascii_lowercase())
+            .collect(),
+        first_results: sets
+            .first()
+            .map(|s| String::from_utf8_lossy(s.results.value).trim().to_string()),
+        reason,
+    }
+}
+
+fn spf_result(r: SpfResult) -> AuthResult {
+    match r {
+        SpfResult::Pass => AuthResult::Pass,
+        SpfResult::Fail => AuthResult::Fail,
+        SpfResult::SoftFail => AuthResult::SoftFail,
+        SpfResult::Neutral => AuthResult::Neutral,
+        SpfResult::TempError => AuthResult::TempError,
+        SpfResult::PermError => AuthResult::PermError,
+        SpfResult::None => AuthResult::None,
+    }
+}
+
+fn dkim_result(r: &DkimResult) -> (AuthResult, Option<String>) {
+    match r {
+        DkimResult::Pass => (AuthResult::Pass, None),
+        DkimResult::Neutral(e) => (AuthResult::Neutral, Some(e.to_string())),
+        DkimResult::Fail(e) => (AuthResult::Fail, Some(e.to_string())),
+        DkimResult::PermError(e) => (AuthResult::PermError, Some(e.to_string())),
+        DkimResult::TempError(e) => (AuthResult::TempError, Some(e.to_string())),
+        DkimResult::None => (AuthResult::None, None),
+    }
+}
+
+/// Runs the SPF check alone for one identity, as the RFC 7208 test suite
+/// does: `mail_from` empty checks the HELO identity.
+pub async fn check_spf(
+    auth: &Authenticator,
+    ip: IpAddr,
+    helo: &str,
+    mail_from: &str,
+) -> AuthResult {
+    let lookups = Lookups::default();
+    let views = auth.caches.views(&lookups);
+    let spf = if mail_from.is_empty() {
+        SpfParameters::verify_ehlo(ip, helo, &auth.host_domain)
+    } else {
+        SpfParameters::verify_mail_from(ip, helo, &auth.host_domain, mail_from)
+    };
+    let params = Parameters::new(spf)
+        .with_txt_cache(&views.txt)
+        .with_mx_cache(&views.mx)
+        .with_ipv4_cache(&views.ipv4)
+        .with_ipv6_cache(&views.ipv6)
+        .with_ptr_cache(&views.ptr);
+    spf_result(auth.resolver.verify_spf(params).await.result())
+}
+
