@@ -143,6 +143,7 @@ fn worker(
         journal_include_body: false,
         mode,
         max_backoff: Duration::from_secs(1),
+        record_dns: None,
     };
     Ok(Worker::new(cfg, engine.clone(), threads)?)
 }

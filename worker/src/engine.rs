@@ -5,17 +5,19 @@
 //! envelope, "now" is the receipt time taken from the headers, never the
 //! wall clock, so replaying an old corpus is reproducible.)
 
+use crate::auth::{AuthResults, AuthSubject};
 use crate::checks::{self, rule, Check, Content, Context, RuleSpec};
 use crate::envelope::Envelope;
 use crate::finding::{Disposition, Finding};
 use crate::journal;
 use crate::message::{address_domain, ParsedMessage};
 use crate::relay::{self, Origin};
-use crate::rules::{DomainPolicy, Mode, Rules};
+use crate::rules::{DnsFailure, DomainPolicy, Mode, Rules};
 use crate::stamp;
 use crate::url::org_domain;
 use crate::verdict::{self, Direction, Route, Verdict};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use Disposition::{None as Info, Spoof, Suspicious};
@@ -61,8 +63,22 @@ impl Engine {
     /// error verdict (SUSPICIOUS, quarantined) instead of taking the caller
     /// down or losing the message.
     pub fn classify(&self, raw: &[u8], envelope: Option<&Envelope>) -> Verdict {
+        self.classify_with_auth(raw, envelope, None)
+    }
+
+    /// Classifies one message with the sender authentication results the
+    /// edge obtained for it (see [`Engine::auth_subject`]); `None` = not
+    /// authenticated (replay without DNS), and the `auth` check is silent.
+    pub fn classify_with_auth(
+        &self,
+        raw: &[u8],
+        envelope: Option<&Envelope>,
+        auth: Option<&AuthResults>,
+    ) -> Verdict {
         let envelope = envelope.cloned().unwrap_or_default();
-        let run = || self.classify_inner(strip_mbox_line(raw), envelope.clone(), false, Vec::new());
+        let run = || {
+            self.classify_inner(strip_mbox_line(raw), envelope.clone(), false, Vec::new(), auth)
+        };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(verdict) => verdict,
             Err(panic) => {
@@ -76,6 +92,45 @@ impl Engine {
                 self.error_verdict(envelope, false, findings, reason)
             }
         }
+    }
+
+    /// What sender authentication needs for this message: the message
+    /// itself (the original, for a journal report), the origin IP chosen by
+    /// the relay-hop logic under the recipient domain's policy, that hop's
+    /// HELO and MAIL FROM. `None` when the bytes are not a message we
+    /// would classify (over the size limit, not email, a broken journal
+    /// report), which get an error verdict without authentication.
+    pub fn auth_subject<'a>(
+        &self,
+        raw: &'a [u8],
+        envelope: Option<&Envelope>,
+    ) -> Option<AuthSubject<'a>> {
+        let raw = strip_mbox_line(raw);
+        if raw.len() > self.rules.engine.limits.max_message_bytes {
+            return None;
+        }
+        let msg = ParsedMessage::parse(raw).ok()?;
+        let envelope = envelope.cloned().unwrap_or_default();
+        if journal::is_report(&msg) {
+            let report = journal::unwrap(&msg).ok()?;
+            let original = strip_mbox_line(&report.original).to_vec();
+            let inner = self.auth_subject(&original, Some(&report.envelope))?;
+            return Some(AuthSubject {
+                message: Cow::Owned(inner.message.into_owned()),
+                ..inner
+            });
+        }
+        let prepared = self.prepare(&msg, envelope);
+        let helo = match prepared.origin.hop {
+            Some(i) => prepared.hops.get(i).and_then(|h| h.helo.clone()),
+            None => prepared.envelope.helo.clone(),
+        };
+        Some(AuthSubject {
+            message: Cow::Borrowed(raw),
+            ip: prepared.origin.ip,
+            helo,
+            mail_from: prepared.envelope.mail_from.clone(),
+        })
     }
 
     /// Runs a single check as `classify` would, for unit tests.
@@ -97,7 +152,7 @@ impl Engine {
         let prepared = self.prepare(&msg, envelope);
         let parts = msg.parts();
         let content = Content::extract(&msg, &parts, &self.rules);
-        let ctx = prepared.context(&msg, &parts, &content, &self.rules);
+        let ctx = prepared.context(&msg, &parts, &content, &self.rules, None);
         Some(f(&ctx))
     }
 
@@ -107,6 +162,7 @@ impl Engine {
         envelope: Envelope,
         journal: bool,
         mut findings: Vec<Finding>,
+        auth: Option<&AuthResults>,
     ) -> Verdict {
         let rules = &*self.rules;
         if raw.len() > rules.engine.limits.max_message_bytes {
@@ -144,7 +200,13 @@ impl Engine {
                             env.rcpt_to.join(", ")
                         ),
                     ));
-                    self.classify_inner(strip_mbox_line(&report.original), env, true, findings)
+                    self.classify_inner(
+                        strip_mbox_line(&report.original),
+                        env,
+                        true,
+                        findings,
+                        auth,
+                    )
                 }
                 Err(e) => {
                     findings.push(self.finding("JOURNAL_MALFORMED", e.to_string()));
@@ -161,12 +223,30 @@ impl Engine {
         if prepared.origin.ip.is_some() {
             findings.push(self.finding("INFO_ORIGIN_IP", prepared.origin.reason.clone()));
         }
+        let incomplete = auth.filter(|a| a.incomplete()).map(|a| {
+            format!(
+                "DNS failed during sender authentication ({}); dns_failure = {}",
+                a.temp_failures.join(", "),
+                match policy.dns_failure {
+                    DnsFailure::Deliver => "deliver",
+                    DnsFailure::Quarantine => "quarantine",
+                    DnsFailure::Requeue => "requeue",
+                }
+            )
+        });
         let base = |findings: Vec<Finding>,
                     disposition: Disposition,
                     scores: [f64; 6],
                     force_quarantine: bool| Verdict {
             disposition,
-            route: verdict::route(disposition, policy, journal, force_quarantine),
+            route: match verdict::route(disposition, policy, journal, force_quarantine) {
+                Route::Deliver if incomplete.is_some() => match policy.dns_failure {
+                    DnsFailure::Deliver => Route::Deliver,
+                    DnsFailure::Quarantine => Route::Quarantine,
+                    DnsFailure::Requeue => Route::Requeue,
+                },
+                route => route,
+            },
             score: if disposition == Disposition::None {
                 scores.iter().cloned().fold(0.0, f64::max)
             } else {
@@ -185,6 +265,8 @@ impl Engine {
             journal,
             passthrough: false,
             error: None,
+            auth: auth.cloned(),
+            incomplete: incomplete.clone(),
         };
 
         // Loop prevention: our own MTA handing back mail we already stamped.
@@ -219,14 +301,20 @@ impl Engine {
             findings.push(self.finding("ALLOW_EXEMPT_RECIPIENT", evidence));
             return base(findings, Disposition::None, [0.0; 6], false);
         }
-        if let Some(m) = self.sender_match(&msg, &prepared, &policy.trusted_senders) {
-            findings.push(self.finding("ALLOW_TRUSTED_SENDER", m));
-            return base(findings, Disposition::None, [0.0; 6], false);
+        match self.sender_match(&msg, &prepared, &policy.trusted_senders, auth) {
+            SenderMatch::Allowed(m) => {
+                findings.push(self.finding("ALLOW_TRUSTED_SENDER", m));
+                return base(findings, Disposition::None, [0.0; 6], false);
+            }
+            SenderMatch::Unauthenticated(m) => {
+                findings.push(self.finding("AUTH_ALLOW_UNAUTHENTICATED", m));
+            }
+            SenderMatch::No => {}
         }
 
         let parts = msg.parts();
         let content = Content::extract(&msg, &parts, rules);
-        let ctx = prepared.context(&msg, &parts, &content, rules);
+        let ctx = prepared.context(&msg, &parts, &content, rules, auth);
         let per_check: Vec<Vec<Finding>> =
             if raw.len() > rules.engine.parallel.checks_in_parallel_above_bytes {
                 checks::CHECKS.par_iter().map(|c| (c.run)(&ctx)).collect()
@@ -236,9 +324,15 @@ impl Engine {
         findings.extend(per_check.into_iter().flatten());
 
         let mut exempt = Vec::new();
-        if let Some(m) = self.sender_match(&msg, &prepared, &policy.acceptable_senders) {
-            findings.push(self.finding("ALLOW_ACCEPTABLE_SENDER", m));
-            exempt.extend([Disposition::Spam, Disposition::Bulk, Disposition::Spoof]);
+        match self.sender_match(&msg, &prepared, &policy.acceptable_senders, auth) {
+            SenderMatch::Allowed(m) => {
+                findings.push(self.finding("ALLOW_ACCEPTABLE_SENDER", m));
+                exempt.extend([Disposition::Spam, Disposition::Bulk, Disposition::Spoof]);
+            }
+            SenderMatch::Unauthenticated(m) => {
+                findings.push(self.finding("AUTH_ALLOW_UNAUTHENTICATED", m));
+            }
+            SenderMatch::No => {}
         }
         if let Some(net) = prepared.origin.ip.and_then(|ip| rules.ip.allow.find(ip)) {
             findings.push(self.finding("ALLOW_IP", format!("origin IP in allow-listed {net}")));
@@ -280,6 +374,8 @@ impl Engine {
             journal,
             passthrough: false,
             error: Some(error),
+            auth: None,
+            incomplete: None,
         }
     }
 
@@ -366,31 +462,69 @@ impl Engine {
         all_exempt.then(|| format!("exempt recipient(s): {}", rcpts.join(", ")))
     }
 
-    /// Matches a sender list. Address and domain entries need the header From
-    /// and the envelope MAIL FROM to agree (same organisational domain), so a
-    /// forged visible From alone does not get through; IP entries match the
-    /// origin IP.
+    /// Matches a sender list. IP entries match the origin IP. Address and
+    /// domain entries need proof that the From is genuine, so a forged
+    /// visible From does not get through: with authentication results, the
+    /// From domain must authenticate (DMARC pass, or aligned SPF/DKIM where
+    /// it publishes no DMARC); without them (replay without DNS), header
+    /// From and envelope MAIL FROM must at least agree.
     fn sender_match(
         &self,
         msg: &ParsedMessage<'_>,
         p: &Prepared<'_>,
         list: &crate::rules::SenderList,
-    ) -> Option<String> {
+        auth: Option<&AuthResults>,
+    ) -> SenderMatch {
         if list.is_empty() {
-            return None;
+            return SenderMatch::No;
         }
         if let Some(m) = p.origin.ip.and_then(|ip| list.match_ip(ip)) {
-            return Some(format!("origin IP matches {m}"));
+            return SenderMatch::Allowed(format!("origin IP matches {m}"));
         }
-        let from = msg.from().into_iter().next()?.address?;
-        let hit = list.match_address(&from)?;
-        let from_org = org_domain(address_domain(&from)?);
-        let aligned = p
-            .envelope
-            .mail_from_domain()
-            .is_some_and(|mf| org_domain(mf).eq_ignore_ascii_case(from_org));
-        aligned.then(|| format!("From {from} matches {hit}, aligned with MAIL FROM"))
+        let Some(from) = msg.from().into_iter().next().and_then(|m| m.address) else {
+            return SenderMatch::No;
+        };
+        let Some(hit) = list.match_address(&from) else {
+            return SenderMatch::No;
+        };
+        match auth.filter(|a| a.skipped.is_none()) {
+            Some(a) if a.from_authenticated() => SenderMatch::Allowed(format!(
+                "From {from} matches {hit} and authenticates (DMARC {})",
+                a.dmarc.result.as_str()
+            )),
+            Some(a) => SenderMatch::Unauthenticated(format!(
+                "From {from} matches {hit} but does not authenticate: DMARC {}, SPF {}{}",
+                a.dmarc.result.as_str(),
+                a.spf.result.as_str(),
+                p.origin
+                    .ip
+                    .map(|ip| format!(" from {ip}"))
+                    .unwrap_or_default()
+            )),
+            None => {
+                let aligned = address_domain(&from).is_some_and(|d| {
+                    p.envelope
+                        .mail_from_domain()
+                        .is_some_and(|mf| org_domain(mf).eq_ignore_ascii_case(org_domain(d)))
+                });
+                if aligned {
+                    SenderMatch::Allowed(format!("From {from} matches {hit}, aligned with MAIL FROM"))
+                } else {
+                    SenderMatch::No
+                }
+            }
+        }
     }
+}
+
+/// The outcome of matching a sender allow list.
+enum SenderMatch {
+    /// On the list, with proof; the evidence.
+    Allowed(String),
+    /// On the list by From, but the From did not authenticate; the evidence.
+    Unauthenticated(String),
+    /// Not on the list.
+    No,
 }
 
 /// Per-message facts resolved before the checks run.
@@ -411,6 +545,7 @@ impl<'r> Prepared<'r> {
         parts: &'a [crate::message::Part<'a>],
         content: &'a Content,
         rules: &'a Rules,
+        auth: Option<&'a AuthResults>,
     ) -> Context<'a> {
         Context {
             message: msg,
@@ -422,6 +557,7 @@ impl<'r> Prepared<'r> {
             rules,
             content,
             direction: self.direction,
+            auth,
         }
     }
 }

@@ -2,6 +2,9 @@
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use mailsift::auth::dns::DnsConfig;
+use mailsift::auth::zone::Zone;
+use mailsift::auth::{Authenticator, BlockingAuthenticator};
 use mailsift::corpus;
 use mailsift::report::{Labels, Record, Summary};
 use mailsift::{stamp, Engine, Envelope, Rules};
@@ -91,6 +94,92 @@ impl EnvelopeArgs {
     }
 }
 
+/// Sender authentication's DNS (SPF, DKIM, DMARC, ARC).
+#[derive(clap::Args, Clone, Default)]
+struct DnsArgs {
+    /// Authenticate with recorded DNS only (YAML in the RFC 7208 test
+    /// suite's `zonedata` form); a name not in the file does not exist.
+    #[arg(long, value_name = "FILE", env = "MAILSIFT_DNS_FILE")]
+    dns: Option<PathBuf>,
+    /// Authenticate with live DNS (check and replay; the worker does unless
+    /// given --dns or --no-auth). Old corpora judged against today's DNS
+    /// get today's answers: record once with --record-dns, replay with --dns.
+    #[arg(long, conflicts_with = "dns")]
+    live_dns: bool,
+    /// Nameservers for live DNS, IP or IP:PORT, comma-separated (default:
+    /// the system's resolv.conf).
+    #[arg(long = "dns-server", env = "MAILSIFT_DNS_SERVERS", value_delimiter = ',')]
+    dns_servers: Vec<String>,
+    /// Deadline of one DNS query attempt, in milliseconds.
+    #[arg(long, env = "MAILSIFT_DNS_TIMEOUT_MS", default_value_t = 2000)]
+    dns_timeout_ms: u64,
+    /// Attempts per DNS query before it counts as a temporary failure.
+    #[arg(long, env = "MAILSIFT_DNS_ATTEMPTS", default_value_t = 2)]
+    dns_attempts: usize,
+    /// Entries per DNS cache (TXT, MX, A, AAAA, PTR each).
+    #[arg(long, env = "MAILSIFT_DNS_CACHE_ENTRIES", default_value_t = 50_000)]
+    dns_cache_entries: u64,
+    /// Record the live DNS answers verdicts used, for exact replay with
+    /// --dns: check and replay write one zone file here; the worker writes
+    /// `<x-mailsift-id>.yml` per message into this directory.
+    #[arg(long, value_name = "PATH", env = "MAILSIFT_RECORD_DNS")]
+    record_dns: Option<PathBuf>,
+}
+
+impl DnsArgs {
+    fn config(&self) -> Result<DnsConfig> {
+        let servers = self
+            .dns_servers
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<std::net::SocketAddr>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                    .with_context(|| format!("--dns-server `{s}` is not IP or IP:PORT"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DnsConfig {
+            servers,
+            timeout: std::time::Duration::from_millis(self.dns_timeout_ms.max(1)),
+            attempts: self.dns_attempts.max(1),
+            cache_entries: self.dns_cache_entries.max(1),
+            ..DnsConfig::default()
+        })
+    }
+
+    fn load_zone(&self) -> Result<Option<Zone>> {
+        self.dns
+            .as_ref()
+            .map(|p| Zone::load(p).with_context(|| "cannot use --dns"))
+            .transpose()
+    }
+
+    /// The authenticator for check and replay, and how it was chosen.
+    fn blocking(&self, engine: &Engine) -> Result<(Option<BlockingAuthenticator>, String)> {
+        let cfg = self.config()?;
+        let host = &engine.rules().policy.gateway.authserv_id;
+        if let Some(zone) = self.load_zone()? {
+            if self.record_dns.is_some() {
+                bail!("--record-dns records live DNS; it cannot be used with --dns");
+            }
+            let what = format!(
+                "recorded DNS from {} ({} names)",
+                self.dns.as_deref().unwrap_or(Path::new("?")).display(),
+                zone.len()
+            );
+            return Ok((Some(BlockingAuthenticator::recorded(zone, &cfg, host)?), what));
+        }
+        if self.live_dns {
+            let a = BlockingAuthenticator::live(&cfg, host, self.record_dns.is_some())?;
+            return Ok((Some(a), "live DNS".into()));
+        }
+        if self.record_dns.is_some() {
+            bail!("--record-dns needs --live-dns");
+        }
+        Ok((None, "off (give --dns FILE or --live-dns)".into()))
+    }
+}
+
 #[derive(clap::Args)]
 struct CheckArgs {
     /// The message (.eml); `-` reads standard input.
@@ -109,6 +198,8 @@ struct CheckArgs {
     /// Write the stamped message to standard output instead of the report.
     #[arg(long)]
     stamp: bool,
+    #[command(flatten)]
+    dns: DnsArgs,
 }
 
 #[derive(clap::Args)]
@@ -131,6 +222,8 @@ struct ReplayArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    dns: DnsArgs,
 }
 
 /// Queue and exchange names (defaults in `mailsift::amqp::Topology`).
@@ -211,6 +304,11 @@ struct WorkerArgs {
     /// Journal mode: publish the stamped message with the verdict, not the verdict JSON alone.
     #[arg(long, env = "MAILSIFT_JOURNAL_INCLUDE_BODY")]
     journal_include_body: bool,
+    #[command(flatten)]
+    dns: DnsArgs,
+    /// Do not authenticate senders (no DNS at all; the auth check is silent).
+    #[arg(long, env = "MAILSIFT_NO_AUTH", conflicts_with = "dns")]
+    no_auth: bool,
 }
 
 #[derive(clap::Args)]
@@ -284,7 +382,16 @@ fn check(args: CheckArgs) -> Result<()> {
             envelope.rcpt_to.push(format!("postmaster@{d}"));
         }
     }
-    let verdict = engine.classify(&raw, Some(&envelope));
+    let (auth, _) = args.dns.blocking(&engine)?;
+    let (results, zone) = match &auth {
+        Some(a) => a.authenticate(&engine, &raw, Some(&envelope)),
+        None => (None, None),
+    };
+    if let (Some(path), Some(zone)) = (&args.dns.record_dns, zone) {
+        std::fs::write(path, zone.to_yaml())
+            .with_context(|| format!("cannot write --record-dns {}", path.display()))?;
+    }
+    let verdict = engine.classify_with_auth(&raw, Some(&envelope), results.as_ref());
     let mut out = std::io::stdout().lock();
     if args.stamp {
         out.write_all(&stamp::stamp(&raw, &verdict, &engine.rules().engine.stamp))?;
@@ -325,6 +432,18 @@ fn check(args: CheckArgs) -> Result<()> {
             if let Some(e) = &verdict.error {
                 writeln!(out, "error:       {e}")?;
             }
+            if let Some(i) = &verdict.incomplete {
+                writeln!(out, "incomplete:  {i}")?;
+            }
+            if let Some(a) = &verdict.auth {
+                writeln!(
+                    out,
+                    "auth:        {}",
+                    stamp::authentication_results(a, &engine.rules().engine.stamp.authserv_id)
+                        .trim_start_matches("Authentication-Results: ")
+                        .replace("\r\n\t", " ")
+                )?;
+            }
             writeln!(out, "findings:")?;
             for f in &verdict.findings {
                 writeln!(
@@ -343,6 +462,8 @@ fn check(args: CheckArgs) -> Result<()> {
 
 fn replay(args: ReplayArgs) -> Result<()> {
     let engine = load_engine(args.rules)?;
+    let (auth, auth_mode) = args.dns.blocking(&engine)?;
+    let recorded: Mutex<Zone> = Mutex::new(Zone::new());
     let labels = match &args.labels {
         Some(p) => Some(Labels::load(p)?),
         None => None,
@@ -379,7 +500,14 @@ fn replay(args: ReplayArgs) -> Result<()> {
                     let label = labels.as_ref().and_then(|l| l.get(&item.name));
                     let record_line = match &item.bytes {
                         Ok(raw) => {
-                            let verdict = engine.classify(raw, None);
+                            let (results, zone) = match &auth {
+                                Some(a) => a.authenticate(&engine, raw, None),
+                                None => (None, None),
+                            };
+                            if let (Some(zone), Ok(mut all)) = (zone, recorded.lock()) {
+                                all.merge(zone);
+                            }
+                            let verdict = engine.classify_with_auth(raw, None, results.as_ref());
                             summary.add(&item.name, &verdict, label);
                             out.as_ref().map(|_| {
                                 serde_json::to_string(&Record::classified(
@@ -425,7 +553,15 @@ fn replay(args: ReplayArgs) -> Result<()> {
     if let Some(e) = write_error.into_inner().ok().flatten() {
         return Err(e).context("writing --out");
     }
+    if let Some(path) = &args.dns.record_dns {
+        let zone = recorded
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("DNS recording poisoned"))?;
+        std::fs::write(path, zone.to_yaml())
+            .with_context(|| format!("cannot write --record-dns {}", path.display()))?;
+    }
     summary.finish(started.elapsed().as_secs_f64(), threads);
+    summary.authentication = auth_mode;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -481,12 +617,30 @@ fn worker(args: WorkerArgs) -> Result<()> {
         journal_include_body: args.journal_include_body,
         mode: mailsift::amqp::Mode::Classify,
         max_backoff: std::time::Duration::from_secs(5),
+        record_dns: args.dns.record_dns.clone(),
     };
+    if let Some(dir) = &cfg.record_dns {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --record-dns {}", dir.display()))?;
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let worker = mailsift::amqp::Worker::new(cfg, engine, threads)?;
-    runtime()?.block_on(async {
+    let dns_cfg = args.dns.config()?;
+    let zone = args.dns.load_zone()?;
+    let host = engine.rules().policy.gateway.authserv_id.clone();
+    let mut worker = mailsift::amqp::Worker::new(cfg, engine, threads)?;
+    let runtime = runtime()?;
+    if !args.no_auth {
+        let auth = runtime.block_on(async {
+            match zone {
+                Some(zone) => Authenticator::recorded(zone, &dns_cfg, &host).await,
+                None => Authenticator::live(&dns_cfg, &host),
+            }
+        })?;
+        worker = worker.with_authenticator(Arc::new(auth));
+    }
+    runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_termination().await;

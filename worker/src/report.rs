@@ -234,6 +234,10 @@ pub struct Summary {
     pub rules: BTreeMap<String, u64>,
     /// Messages that could not be read or classified normally.
     pub errors: u64,
+    /// How sender authentication ran (`off`, recorded DNS from a file, live DNS).
+    pub authentication: String,
+    /// Verdicts marked incomplete (a DNS failure in authentication).
+    pub incomplete: u64,
     /// Up to 50 `(name, error)` pairs.
     pub error_samples: Vec<(String, String)>,
     /// Label → disposition → count (only with labels).
@@ -271,6 +275,9 @@ impl Summary {
     /// Adds a verdict.
     pub fn add(&mut self, name: &str, verdict: &Verdict, label: Option<Label>) {
         self.messages += 1;
+        if verdict.incomplete.is_some() {
+            self.incomplete += 1;
+        }
         *self
             .dispositions
             .entry(verdict.disposition.as_str().to_string())
@@ -391,6 +398,7 @@ impl Summary {
             *self.rules.entry(k).or_default() += v;
         }
         self.errors += other.errors;
+        self.incomplete += other.incomplete;
         for s in other.error_samples {
             if self.error_samples.len() < 50 {
                 self.error_samples.push(s);
@@ -412,6 +420,20 @@ impl Summary {
             s,
             "{} messages in {:.2} s ({:.0} messages/s, {} threads), {} errors",
             self.messages, self.seconds, self.messages_per_second, self.threads, self.errors
+        );
+        let _ = writeln!(
+            s,
+            "sender authentication: {}{}",
+            if self.authentication.is_empty() {
+                "off"
+            } else {
+                &self.authentication
+            },
+            if self.incomplete > 0 {
+                format!(" ({} verdicts incomplete after DNS failures)", self.incomplete)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(s, "\ndispositions:");
         for d in Disposition::ALL {

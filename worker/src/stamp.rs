@@ -5,6 +5,7 @@
 //! The header contract (README, "Header contract") is an API: downstream
 //! Exchange transport rules match these names and words exactly.
 
+use crate::auth::{AuthResult, AuthResults};
 use crate::finding::Disposition;
 use crate::message::ParsedMessage;
 use crate::rules::StampConfig;
@@ -43,7 +44,110 @@ pub fn header_lines(verdict: &Verdict, cfg: &StampConfig) -> Vec<String> {
         }
     }
     lines.push(format!("{p}Route: {}", verdict.route.as_str()));
+    if let Some(why) = &verdict.incomplete {
+        lines.push(format!("{p}Incomplete: {}", sanitize(why)));
+    }
+    if let Some(auth) = &verdict.auth {
+        lines.push(authentication_results(auth, &cfg.authserv_id));
+    }
     lines
+}
+
+/// Our RFC 8601 `Authentication-Results` header (without line ending).
+pub fn authentication_results(auth: &AuthResults, authserv_id: &str) -> String {
+    let id = if authserv_id.is_empty() {
+        "mailsift"
+    } else {
+        authserv_id
+    };
+    let mut items: Vec<String> = Vec::new();
+    if let Some(why) = &auth.skipped {
+        items.push(format!("none ({})", comment(why)));
+    } else {
+        let spf_prop = if auth.spf.identity == "helo" {
+            "smtp.helo"
+        } else {
+            "smtp.mailfrom"
+        };
+        let spf_ip = auth
+            .spf
+            .ip
+            .map(|ip| format!(" ({} is the origin)", ip))
+            .unwrap_or_default();
+        if auth.spf.domain.is_empty() {
+            items.push("spf=none".into());
+        } else {
+            items.push(format!(
+                "spf={}{spf_ip} {spf_prop}={}",
+                auth.spf.result.as_str(),
+                sanitize(&auth.spf.domain)
+            ));
+        }
+        if auth.dkim.is_empty() {
+            items.push("dkim=none".into());
+        }
+        for d in &auth.dkim {
+            let why = d
+                .reason
+                .as_deref()
+                .filter(|_| d.result != AuthResult::Pass)
+                .map(|r| format!(" ({})", comment(r)))
+                .unwrap_or_default();
+            items.push(format!(
+                "dkim={}{why} header.d={} header.s={}",
+                d.result.as_str(),
+                sanitize(&d.domain),
+                sanitize(&d.selector)
+            ));
+        }
+        items.push(match auth.arc.result {
+            AuthResult::None => "arc=none".into(),
+            r => format!(
+                "arc={} ({} set(s){})",
+                r.as_str(),
+                auth.arc.sets,
+                auth.arc
+                    .sealer
+                    .as_deref()
+                    .map(|s| format!(", sealed by {}", comment(s)))
+                    .unwrap_or_default()
+            ),
+        });
+        let policy = crate::checks::auth::policy_word(auth.dmarc.policy);
+        if auth.dmarc.domain.is_empty() {
+            items.push("dmarc=none".into());
+        } else {
+            items.push(format!(
+                "dmarc={} (p={policy}) header.from={}",
+                auth.dmarc.result.as_str(),
+                sanitize(&auth.dmarc.domain)
+            ));
+        }
+    }
+    let mut out = format!("Authentication-Results: {}", sanitize(id));
+    for item in items {
+        out.push_str(";\r\n\t");
+        out.push_str(&item);
+    }
+    out
+}
+
+/// Text safe inside an RFC 8601 comment.
+fn comment(s: &str) -> String {
+    sanitize(s).replace(['(', ')', '\\'], "")
+}
+
+/// True for an `Authentication-Results` field that claims our authserv-id
+/// (a forgery unless we wrote it, and we write ours fresh).
+fn claims_our_authserv_id(name: &[u8], value: &[u8], authserv_id: &str) -> bool {
+    if authserv_id.is_empty() || !name.eq_ignore_ascii_case(b"Authentication-Results") {
+        return false;
+    }
+    let value = String::from_utf8_lossy(value);
+    let id = value.split(';').next().unwrap_or("").trim();
+    // Drop a trailing comment and a version number: "id (c) 1".
+    let id = id.split(['(', ' ', '\t', '\r', '\n']).next().unwrap_or("");
+    id.eq_ignore_ascii_case(authserv_id)
 }
 
 /// Folds comma-separated items onto continuation lines at about 76 columns.
@@ -93,16 +197,23 @@ pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
         out.extend_from_slice(line.replace("\r\n", eol).as_bytes());
         out.extend_from_slice(eol.as_bytes());
     }
-    let strip = |name: &[u8]| {
+    let strip = |name: &[u8], value: &[u8]| {
         starts_with_ci(name, cfg.prefix.as_bytes())
             || (cfg.area1_compat && name.eq_ignore_ascii_case(AREA1_HEADER.as_bytes()))
+            || (verdict.auth.is_some() && claims_our_authserv_id(name, value, &cfg.authserv_id))
     };
-    out.extend_from_slice(&without_headers(message, strip));
+    out.extend_from_slice(&without_fields(message, strip));
     out
 }
 
 /// Removes header fields whose name matches `strip` from the top header block.
 pub fn without_headers(message: &[u8], strip: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    without_fields(message, |name, _| strip(name))
+}
+
+/// Removes header fields for which `strip(name, first line of the value)`
+/// is true from the top header block; every other byte stays.
+fn without_fields(message: &[u8], strip: impl Fn(&[u8], &[u8]) -> bool) -> Vec<u8> {
     let header_end = header_block_end(message);
     let mut out = Vec::with_capacity(message.len());
     let mut i = 0;
@@ -115,7 +226,7 @@ pub fn without_headers(message: &[u8], strip: impl Fn(&[u8]) -> bool) -> Vec<u8>
         let continuation = matches!(line.first(), Some(b' ' | b'\t'));
         if !continuation {
             dropping = match memchr::memchr(b':', line) {
-                Some(colon) => strip(trim_ascii_end(&line[..colon])),
+                Some(colon) => strip(trim_ascii_end(&line[..colon]), &line[colon + 1..]),
                 None => false,
             };
         }

@@ -18,6 +18,8 @@ pub enum Route {
     Quarantine,
     /// Journal mode: record the verdict only; never deliver or quarantine.
     DetectOnly,
+    /// Authentication hit a DNS failure and the domain says try again later.
+    Requeue,
 }
 
 impl Route {
@@ -27,6 +29,7 @@ impl Route {
             Route::Deliver => "deliver",
             Route::Quarantine => "quarantine",
             Route::DetectOnly => "detect-only",
+            Route::Requeue => "requeue",
         }
     }
 }
@@ -76,6 +79,12 @@ pub struct Verdict {
     pub passthrough: bool,
     /// Why the message could not be classified normally, if it could not.
     pub error: Option<String>,
+    /// Sender authentication results, when authentication ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::auth::AuthResults>,
+    /// Why the verdict is incomplete (a DNS failure during authentication).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 impl Verdict {

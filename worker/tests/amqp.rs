@@ -20,6 +20,7 @@ fn config(url: &str) -> WorkerConfig {
         journal_include_body: false,
         mode: Mode::Classify,
         max_backoff: Duration::from_millis(500),
+        record_dns: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn queue_for(t: &mailsift::amqp::Topology, v: &Verdict) -> String {
         mailsift::Route::Deliver => t.deliver_queue(&v.region),
         mailsift::Route::Quarantine => t.quarantine_queue.clone(),
         mailsift::Route::DetectOnly => t.verdicts_queue.clone(),
+        mailsift::Route::Requeue => t.retry_queue.clone(),
     }
 }
 
@@ -356,7 +358,7 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
     publish(&vhost.url(), &t, &inputs).await;
     let spawn_worker = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_mailsift"))
-            .args(["worker", "--prefetch", "128", "--grace-period", "20"])
+            .args(["worker", "--prefetch", "128", "--grace-period", "20", "--no-auth"])
             .env("MAILSIFT_AMQP_URL", vhost.url())
             .env("RUST_LOG", "warn")
             .current_dir(common::root())

@@ -28,6 +28,7 @@ async fn broker_restart_mid_run_loses_nothing() {
         journal_include_body: false,
         mode: Mode::Classify,
         max_backoff: Duration::from_millis(500),
+        record_dns: None,
     };
     let worker = Worker::new(cfg, Arc::new(common::engine().clone()), 2).expect("worker");
     let stats = worker.stats();

@@ -48,6 +48,27 @@ pub const ID: &str = "x-mailsift-id";
 pub const ERROR: &str = "x-mailsift-error";
 /// Output: set when an already-stamped message was passed through (loop prevention).
 pub const PASSTHROUGH: &str = "x-mailsift-passthrough";
+/// Output: why the verdict is incomplete (a DNS failure in authentication).
+pub const INCOMPLETE: &str = "x-mailsift-incomplete";
+/// Retry input: how many times this input was requeued after a DNS failure
+/// (set by the worker on what it puts in the retry queue).
+pub const ATTEMPT: &str = "x-mailsift-attempt";
+
+/// Earlier tries of this input (0 for a fresh one).
+pub fn attempt(headers: Option<&FieldTable>) -> u32 {
+    headers
+        .and_then(|h| h.inner().get(ATTEMPT))
+        .and_then(value_int)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// `headers` with the attempt counter set to `n`.
+pub fn with_attempt(headers: Option<&FieldTable>, n: u32) -> FieldTable {
+    let mut t = headers.cloned().unwrap_or_default();
+    t.insert(ATTEMPT.into(), AMQPValue::LongLongInt(i64::from(n)));
+    t
+}
 
 /// Reads the envelope from input headers. Missing fields stay `None` (the
 /// engine derives them from the message); malformed ones are noted.
@@ -207,6 +228,9 @@ pub fn output_headers(input: Option<&FieldTable>, verdict: &Verdict, id: &str) -
     if verdict.passthrough {
         t.insert(PASSTHROUGH.into(), AMQPValue::Boolean(true));
     }
+    if let Some(why) = &verdict.incomplete {
+        t.insert(INCOMPLETE.into(), long(why));
+    }
     t
 }
 
@@ -217,6 +241,7 @@ pub fn destination(verdict: &Verdict) -> (Destination, String) {
         Route::Deliver => (Destination::Deliver, format!("deliver.{region}")),
         Route::Quarantine => (Destination::Quarantine, format!("quarantine.{region}")),
         Route::DetectOnly => (Destination::Verdicts, format!("verdict.{region}")),
+        Route::Requeue => (Destination::Retry, "retry".to_string()),
     }
 }
 
@@ -229,6 +254,8 @@ pub enum Destination {
     Quarantine,
     /// Verdicts only (journal mode).
     Verdicts,
+    /// The unmodified input, to be classified again after a delay.
+    Retry,
 }
 
 fn long(s: &str) -> AMQPValue {

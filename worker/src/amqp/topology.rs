@@ -29,6 +29,13 @@ pub struct Topology {
     /// Delivery queues are `<prefix><region>`, bound to `deliver.<region>`,
     /// so EU mail can be consumed by EU delivery only.
     pub deliver_queue_prefix: String,
+    /// Queue holding inputs whose authentication hit a DNS failure under
+    /// `dns_failure = "requeue"`; after `retry_delay_ms` the broker moves
+    /// them back to the input queue.
+    pub retry_queue: String,
+    /// How long a requeued input waits (the policy's
+    /// `gateway.requeue_delay_seconds`).
+    pub retry_delay_ms: u64,
     /// Deliveries of one input before it is dead-lettered.
     pub delivery_limit: u32,
     /// Regions from the policy file.
@@ -48,6 +55,8 @@ impl Topology {
             quarantine_queue: "mailsift.quarantine".into(),
             verdicts_queue: "mailsift.verdicts".into(),
             deliver_queue_prefix: "mailsift.deliver.".into(),
+            retry_queue: "mailsift.retry".into(),
+            retry_delay_ms: 60_000,
             delivery_limit: 5,
             regions,
         }
@@ -65,6 +74,7 @@ impl Topology {
             &mut self.quarantine_queue,
             &mut self.verdicts_queue,
             &mut self.deliver_queue_prefix,
+            &mut self.retry_queue,
         ] {
             *name = format!("{prefix}{name}");
         }
@@ -92,6 +102,15 @@ impl Topology {
                 name: self.input_queue.clone(),
                 dead_letter_exchange: Some(self.dead_letter_exchange.clone()),
                 delivery_limit: Some(self.delivery_limit),
+                ..QueueSpec::plain(&self.input_queue)
+            },
+            // Expired retries go back to the input queue through the
+            // default exchange.
+            QueueSpec {
+                dead_letter_exchange: Some(String::new()),
+                dead_letter_routing_key: Some(self.input_queue.clone()),
+                message_ttl: Some(self.retry_delay_ms),
+                ..QueueSpec::plain(&self.retry_queue)
             },
             QueueSpec::plain(&self.quarantine_queue),
             QueueSpec::plain(&self.verdicts_queue),
@@ -195,6 +214,12 @@ impl Topology {
                 if let Some(limit) = q.delivery_limit {
                     args["x-delivery-limit"] = json!(limit);
                 }
+                if let Some(key) = &q.dead_letter_routing_key {
+                    args["x-dead-letter-routing-key"] = json!(key);
+                }
+                if let Some(ttl) = q.message_ttl {
+                    args["x-message-ttl"] = json!(ttl);
+                }
                 json!({"name": q.name, "vhost": vhost, "durable": true, "auto_delete": false, "arguments": args})
             }).collect::<Vec<_>>(),
             "bindings": plan.bindings.iter().map(|(e, q, k)| json!({
@@ -225,6 +250,10 @@ pub struct QueueSpec {
     pub dead_letter_exchange: Option<String>,
     /// Redeliveries before dead-lettering.
     pub delivery_limit: Option<u32>,
+    /// Routing key for dead-lettered messages (default: their own).
+    pub dead_letter_routing_key: Option<String>,
+    /// Milliseconds a message may wait before it is dead-lettered.
+    pub message_ttl: Option<u64>,
 }
 
 impl QueueSpec {
@@ -233,6 +262,8 @@ impl QueueSpec {
             name: name.to_string(),
             dead_letter_exchange: None,
             delivery_limit: None,
+            dead_letter_routing_key: None,
+            message_ttl: None,
         }
     }
 
@@ -250,6 +281,18 @@ impl QueueSpec {
         }
         if let Some(limit) = self.delivery_limit {
             t.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit as i32));
+        }
+        if let Some(key) = &self.dead_letter_routing_key {
+            t.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(LongString::from(key.as_str())),
+            );
+        }
+        if let Some(ttl) = self.message_ttl {
+            t.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(ttl.min(i64::MAX as u64) as i64),
+            );
         }
         t
     }

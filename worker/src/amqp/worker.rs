@@ -8,7 +8,11 @@
 
 use super::contract::{self, Destination};
 use super::topology::Topology;
+use crate::auth::{AuthResults, AuthSubject, Authenticator};
 use crate::engine::Engine;
+use crate::envelope::Envelope;
+use crate::verdict::Route;
+use std::path::PathBuf;
 use crate::stamp;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -51,6 +55,9 @@ pub struct WorkerConfig {
     pub mode: Mode,
     /// Longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// Write the DNS answers each verdict used to `<dir>/<x-mailsift-id>.yml`
+    /// (replay them with `mailsift check --dns FILE`).
+    pub record_dns: Option<PathBuf>,
 }
 
 /// Why the worker stopped with an error.
@@ -76,6 +83,7 @@ pub struct Stats {
 pub struct Worker {
     cfg: WorkerConfig,
     engine: Arc<Engine>,
+    auth: Option<Arc<Authenticator>>,
     pool: Arc<rayon::ThreadPool>,
     stats: Arc<Stats>,
 }
@@ -100,9 +108,17 @@ impl Worker {
         Ok(Worker {
             cfg,
             engine,
+            auth: None,
             pool: Arc::new(pool),
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Runs sender authentication (SPF, DKIM, DMARC, ARC) with `auth`
+    /// before classifying; without it the `auth` check is silent.
+    pub fn with_authenticator(mut self, auth: Arc<Authenticator>) -> Worker {
+        self.auth = Some(auth);
+        self
     }
 
     /// The counters.
@@ -238,6 +254,8 @@ impl Worker {
     fn shared(&self) -> Shared {
         Shared {
             engine: self.engine.clone(),
+            auth: self.auth.clone(),
+            record_dns: self.cfg.record_dns.clone().map(Arc::new),
             pool: self.pool.clone(),
             stats: self.stats.clone(),
             topology: Arc::new(self.cfg.topology.clone()),
@@ -250,6 +268,8 @@ impl Worker {
 /// What one message task needs.
 struct Shared {
     engine: Arc<Engine>,
+    auth: Option<Arc<Authenticator>>,
+    record_dns: Option<Arc<PathBuf>>,
     pool: Arc<rayon::ThreadPool>,
     stats: Arc<Stats>,
     topology: Arc<Topology>,
@@ -272,18 +292,7 @@ async fn handle(mut delivery: Delivery, out: Channel, shared: Shared) -> lapin::
     let body = std::mem::take(&mut delivery.data);
     let outputs = match shared.mode {
         Mode::Bare => Some(vec![bare_output(body, headers, &shared.topology)]),
-        Mode::Classify => {
-            let (tx, rx) = oneshot::channel();
-            let engine = shared.engine.clone();
-            let topology = shared.topology.clone();
-            let include_body = shared.journal_include_body;
-            shared.pool.spawn(move || {
-                let _ = tx.send(classify(&engine, &topology, body, headers, include_body));
-            });
-            // A dropped sender means the pool task died outside the engine's
-            // own panic guard: requeue, and let the delivery limit decide.
-            rx.await.ok()
-        }
+        Mode::Classify => classify_input(body, headers, &shared).await,
     };
     let Some(outputs) = outputs else {
         return requeue(&delivery, &shared).await;
@@ -334,30 +343,96 @@ async fn requeue(delivery: &Delivery, shared: &Shared) -> lapin::Result<()> {
     Ok(())
 }
 
-/// The CPU part: envelope, classification, stamping, output headers. One
-/// output per recipient policy group: a message for contoso.com (us) and
-/// fabrikam.com (eu) is judged under each domain's policy and delivered to
-/// each region with only that domain's recipients.
-fn classify(
-    engine: &Engine,
-    topology: &Topology,
+/// Runs `f` on the CPU pool. `None` means the pool task died outside the
+/// engine's own panic guard: the caller requeues and the delivery limit
+/// decides.
+async fn on_pool<T: Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    shared.pool.spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await.ok()
+}
+
+/// Plans the outputs (one per recipient policy group), authenticates each
+/// group's message on the async side (DNS), then classifies and stamps on
+/// the pool.
+async fn classify_input(
     body: Vec<u8>,
     headers: Option<FieldTable>,
-    journal_include_body: bool,
-) -> Vec<Output> {
+    shared: &Shared,
+) -> Option<Vec<Output>> {
+    let body = Arc::new(body);
+    let engine = shared.engine.clone();
+    let want_auth = shared.auth.is_some();
+    let (b, h) = (body.clone(), headers.clone());
+    let groups = on_pool(shared, move || plan(&engine, &b, h, want_auth)).await?;
+    let mut auth_results = Vec::with_capacity(groups.len());
+    for g in &groups {
+        auth_results.push(match (&shared.auth, &g.subject) {
+            (Some(auth), Some(subject)) => {
+                let record = shared.record_dns.is_some();
+                let (results, zone) = auth.authenticate_recording(subject, record).await;
+                if let (Some(dir), Some(zone)) = (&shared.record_dns, zone) {
+                    write_recording(dir, &g.id, &zone);
+                }
+                Some(results)
+            }
+            _ => None,
+        });
+    }
+    let engine = shared.engine.clone();
+    let topology = shared.topology.clone();
+    let include_body = shared.journal_include_body;
+    on_pool(shared, move || {
+        groups
+            .iter()
+            .zip(&auth_results)
+            .map(|(g, auth)| {
+                one_output(&engine, &topology, &body, g, auth.as_ref(), include_body)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Writes one verdict's DNS; a failure is logged, never fatal.
+fn write_recording(dir: &std::path::Path, id: &str, zone: &crate::auth::zone::Zone) {
+    let path = dir.join(format!("{id}.yml"));
+    if let Err(e) = std::fs::write(&path, zone.to_yaml()) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record DNS answers");
+    }
+}
+
+/// One output to produce for an input: the recipients of one policy group.
+struct Group {
+    envelope: Envelope,
+    headers: Option<FieldTable>,
+    id: String,
+    subject: Option<AuthSubject<'static>>,
+}
+
+/// Splits an input by recipient policy group: a message for contoso.com
+/// (us) and fabrikam.com (eu) is judged under each domain's policy and
+/// delivered to each region with only that domain's recipients.
+fn plan(engine: &Engine, body: &[u8], headers: Option<FieldTable>, auth: bool) -> Vec<Group> {
     let envelope = contract::envelope_from_headers(headers.as_ref());
-    let id = contract::stable_id(&body, &envelope);
+    let id = contract::stable_id(body, &envelope);
+    let subject = |env: &Envelope| {
+        auth.then(|| engine.auth_subject(body, Some(env)).map(AuthSubject::into_owned))
+            .flatten()
+    };
     let groups = engine.rules().policy.group_recipients(&envelope.rcpt_to);
     if groups.len() <= 1 {
-        return vec![one_output(
-            engine,
-            topology,
-            &body,
-            headers.as_ref(),
-            &envelope,
+        return vec![Group {
+            subject: subject(&envelope),
+            envelope,
+            headers,
             id,
-            journal_include_body,
-        )];
+        }];
     }
     groups
         .iter()
@@ -367,15 +442,12 @@ fn classify(
             env.rcpt_to = rcpts.iter().map(|r| r.to_string()).collect();
             let mut h = headers.clone().unwrap_or_default();
             contract::envelope_to_headers(&env, &mut h);
-            one_output(
-                engine,
-                topology,
-                &body,
-                Some(&h),
-                &env,
-                format!("{id}-{n}"),
-                journal_include_body,
-            )
+            Group {
+                subject: subject(&env),
+                envelope: env,
+                headers: Some(h),
+                id: format!("{id}-{n}"),
+            }
         })
         .collect()
 }
@@ -384,18 +456,43 @@ fn one_output(
     engine: &Engine,
     topology: &Topology,
     body: &[u8],
-    headers: Option<&FieldTable>,
-    envelope: &crate::envelope::Envelope,
-    id: String,
+    group: &Group,
+    auth: Option<&AuthResults>,
     journal_include_body: bool,
 ) -> Output {
-    let verdict = engine.classify(body, Some(envelope));
-    let out_headers = contract::output_headers(headers, &verdict, &id);
+    let headers = group.headers.as_ref();
+    let mut verdict = engine.classify_with_auth(body, Some(&group.envelope), auth);
+    if verdict.route == Route::Requeue {
+        let attempt = contract::attempt(headers) + 1;
+        let gateway = &engine.rules().policy.gateway;
+        if attempt < gateway.requeue_attempts {
+            // The unchanged input (this group's recipients only) waits in
+            // the retry queue and comes back to the input queue later.
+            return Output {
+                exchange: String::new(),
+                routing_key: topology.retry_queue.clone(),
+                body: body.to_vec(),
+                properties: properties(
+                    contract::with_attempt(headers, attempt),
+                    &group.id,
+                    "message/rfc822",
+                ),
+            };
+        }
+        verdict.route = Route::Quarantine;
+        verdict.incomplete = Some(format!(
+            "{}; still failing after {attempt} attempts: quarantined",
+            verdict.incomplete.as_deref().unwrap_or("DNS failure")
+        ));
+    }
+    let out_headers = contract::output_headers(headers, &verdict, &group.id);
     let (dest, routing_key) = contract::destination(&verdict);
     let exchange = match dest {
         Destination::Deliver => &topology.deliver_exchange,
         Destination::Quarantine => &topology.quarantine_exchange,
         Destination::Verdicts => &topology.verdicts_exchange,
+        // Handled above; kept total for the compiler.
+        Destination::Retry => &topology.quarantine_exchange,
     }
     .clone();
     let (body, content_type) = if dest == Destination::Verdicts && !journal_include_body {
@@ -413,7 +510,7 @@ fn one_output(
         exchange,
         routing_key,
         body,
-        properties: properties(out_headers, &id, content_type),
+        properties: properties(out_headers, &group.id, content_type),
     }
 }
 

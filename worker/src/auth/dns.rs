@@ -36,6 +36,10 @@ pub struct DnsConfig {
     pub cache_entries: u64,
     /// Longest time an answer is cached, whatever its TTL.
     pub max_ttl: Duration,
+    /// Longest time one message's authentication may take in all (a
+    /// message makes a few dozen queries at most, most of them cached);
+    /// past it, the results are a temperror.
+    pub message_deadline: Duration,
 }
 
 impl Default for DnsConfig {
@@ -46,6 +50,7 @@ impl Default for DnsConfig {
             attempts: 2,
             cache_entries: 50_000,
             max_ttl: Duration::from_secs(3600),
+            message_deadline: Duration::from_secs(5),
         }
     }
 }

@@ -46,6 +46,9 @@ pub enum AuthError {
     /// The loopback server for a recorded zone could not start.
     #[error("cannot start the recorded-DNS server on 127.0.0.1: {0}")]
     Server(std::io::Error),
+    /// The async runtime for DNS could not start.
+    #[error("cannot start the DNS runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// One protocol's outcome, in RFC 8601 words.
@@ -435,10 +438,10 @@ impl Authenticator {
     }
 }
 
-/// The whole-message deadline: every query may use all its attempts, a
-/// message makes a few dozen at most, and most are cached.
+/// The whole-message deadline: at least one query's full attempts.
 fn deadline(cfg: &DnsConfig) -> Duration {
-    (cfg.timeout * cfg.attempts.max(1) as u32 * 4).max(Duration::from_millis(500))
+    cfg.message_deadline
+        .max(cfg.timeout * cfg.attempts.max(1) as u32)
 }
 
 /// ARC chain validation, with the RFC 8617 rules mail-auth 0.13 leaves
@@ -536,3 +539,79 @@ pub async fn check_spf(
     spf_result(auth.resolver.verify_spf(params).await.result())
 }
 
+
+impl AuthSubject<'_> {
+    /// The same subject owning its bytes (to move it between threads).
+    pub fn into_owned(self) -> AuthSubject<'static> {
+        AuthSubject {
+            message: Cow::Owned(self.message.into_owned()),
+            ip: self.ip,
+            helo: self.helo,
+            mail_from: self.mail_from,
+        }
+    }
+}
+
+/// An [`Authenticator`] with its own small runtime, for synchronous edges
+/// (`mailsift check`, `mailsift replay`): callable from any non-async
+/// thread, several at once.
+pub struct BlockingAuthenticator {
+    runtime: tokio::runtime::Runtime,
+    inner: Authenticator,
+    record: bool,
+}
+
+impl BlockingAuthenticator {
+    /// Answers only from a recorded zone.
+    pub fn recorded(zone: Zone, cfg: &DnsConfig, host_domain: &str) -> Result<Self, AuthError> {
+        let runtime = small_runtime()?;
+        let inner = runtime.block_on(Authenticator::recorded(zone, cfg, host_domain))?;
+        Ok(BlockingAuthenticator {
+            runtime,
+            inner,
+            record: false,
+        })
+    }
+
+    /// Live DNS; with `record`, every call also returns the answers used.
+    pub fn live(cfg: &DnsConfig, host_domain: &str, record: bool) -> Result<Self, AuthError> {
+        let runtime = small_runtime()?;
+        let inner = {
+            let _guard = runtime.enter();
+            Authenticator::live(cfg, host_domain)?
+        };
+        Ok(BlockingAuthenticator {
+            runtime,
+            inner,
+            record,
+        })
+    }
+
+    /// Authenticates what the engine says to authenticate for this message
+    /// (`None` when the engine would not classify it: not email, too big).
+    /// The zone is the DNS used, when recording.
+    pub fn authenticate(
+        &self,
+        engine: &crate::Engine,
+        raw: &[u8],
+        envelope: Option<&crate::Envelope>,
+    ) -> (Option<AuthResults>, Option<Zone>) {
+        let Some(subject) = engine.auth_subject(raw, envelope) else {
+            return (None, None);
+        };
+        let (results, zone) = self.runtime.block_on(
+            self.inner
+                .authenticate_recording(&subject, self.record),
+        );
+        (Some(results), zone)
+    }
+}
+
+fn small_runtime() -> Result<tokio::runtime::Runtime, AuthError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("mailsift-dns")
+        .enable_all()
+        .build()
+        .map_err(AuthError::Runtime)
+}

@@ -298,6 +298,26 @@ impl Zone {
         self.names.entry(normalize_name(name)).or_default().txt_none = true;
     }
 
+    /// Adds everything `other` knows (a corpus recording is the union of its
+    /// messages' recordings).
+    pub fn merge(&mut self, other: Zone) {
+        for (name, data) in other.names {
+            let mine = self.names.entry(name).or_default();
+            for r in data.records {
+                if !mine.records.contains(&r) {
+                    mine.records.push(r);
+                }
+            }
+            for s in data.spf {
+                if !mine.spf.contains(&s) {
+                    mine.spf.push(s);
+                }
+            }
+            mine.txt_none |= data.txt_none;
+            mine.timeout |= data.timeout;
+        }
+    }
+
     /// Writes the zone as YAML in the same form [`Zone::parse`] reads.
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();

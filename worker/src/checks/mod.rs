@@ -4,10 +4,10 @@
 //! Adding a check = one module with a `CHECK` constant + one line in [`CHECKS`].
 //! A check never decides a disposition; it reports rule ids, and weights come
 //! from the rules (defaults in each module's `RULES`, overrides in
-//! `rules/scores.toml`). Sender authentication (SPF/DKIM/DMARC/ARC) will be
-//! one more entry here.
+//! `rules/scores.toml`).
 
 pub mod attachments;
+pub mod auth;
 pub mod bulk;
 pub mod content;
 pub mod headers;
@@ -54,6 +54,7 @@ pub const CHECKS: &[Check] = &[
     ip::CHECK,
     sender::CHECK,
     spoof::CHECK,
+    auth::CHECK,
     content::CHECK,
     urls::CHECK,
     attachments::CHECK,
@@ -199,6 +200,8 @@ pub struct Context<'a> {
     pub content: &'a Content,
     /// Inbound or outbound.
     pub direction: crate::verdict::Direction,
+    /// Sender authentication results, when the edge ran it.
+    pub auth: Option<&'a crate::auth::AuthResults>,
 }
 
 /// Collects findings for one check, looking scores up in the rules.

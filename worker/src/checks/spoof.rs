@@ -233,8 +233,11 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
 
-    // A protected domain claimed from outside its authorized ranges
-    if ctx.direction == Direction::Inbound {
+    // A protected domain claimed from outside its authorized ranges (unless
+    // it authenticated: DKIM-signed mail from the domain's own ESP is not
+    // spoofing even from a range nobody listed).
+    let authenticated = ctx.auth.is_some_and(|a| a.from_authenticated());
+    if ctx.direction == Direction::Inbound && !authenticated {
         if let Some(ip) = ctx.origin.ip {
             let claimed = from_domain
                 .iter()

@@ -21,7 +21,7 @@ pub mod policy;
 pub use combos::Combo;
 pub use error::RulesError;
 pub use phrases::PhraseList;
-pub use policy::{DomainPolicy, Mode, PolicySet, SenderList};
+pub use policy::{DnsFailure, DomainPolicy, Mode, PolicySet, SenderList};
 
 use crate::checks;
 use crate::finding::{Disposition, Finding};
@@ -54,6 +54,10 @@ pub struct StampConfig {
     /// Also stamp `X-Area1Security-Disposition` for Area 1 transport rules.
     #[serde(default)]
     pub area1_compat: bool,
+    /// authserv-id of our `Authentication-Results` (from `policy.toml`'s
+    /// `[gateway]`; filled in at load).
+    #[serde(skip)]
+    pub authserv_id: String,
 }
 
 fn default_prefix() -> String {
@@ -155,6 +159,10 @@ pub struct Lists {
     pub flagged_charsets: HashSet<String>,
     /// Brands and the organisational domains that may use their names.
     pub brands: Vec<Brand>,
+    /// Forwarders and mailing lists whose ARC seal we believe: when DMARC
+    /// fails only because they modified the message, their record of the
+    /// original authentication counts.
+    pub trusted_arc_sealers: DomainSet,
 }
 
 /// A brand whose name in a display name is impersonation unless the mail
@@ -240,6 +248,8 @@ impl Rules {
 
         let policy_path = dir.join("policy.toml");
         let policy = PolicySet::parse(&policy_path, &read(&policy_path)?)?;
+        let mut engine = engine;
+        engine.stamp.authserv_id = policy.gateway.authserv_id.clone();
 
         let lists_path = dir.join("lists.toml");
         let lists = parse_lists(&lists_path, &read(&lists_path)?)?;
@@ -452,6 +462,7 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
     let stamp = f.stamp.unwrap_or(StampConfig {
         prefix: default_prefix(),
         area1_compat: false,
+        authserv_id: String::new(),
     });
     if !stamp.prefix.ends_with('-')
         || !stamp
@@ -538,6 +549,8 @@ struct ListsFile {
     decoy_extensions: Vec<String>,
     flagged_charsets: Vec<String>,
     brands: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    trusted_arc_sealers: Vec<String>,
 }
 
 fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
@@ -578,6 +591,7 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
         ratware_patterns: f.ratware_mailers,
         esp_mailers,
         esp_headers: f.esp_headers,
+        trusted_arc_sealers: domains(f.trusted_arc_sealers),
         dangerous_extensions: exts(f.dangerous_extensions),
         archive_extensions: exts(f.archive_extensions),
         macro_extensions: exts(f.macro_extensions),

@@ -12,6 +12,22 @@ use std::net::IpAddr;
 use std::path::Path;
 use toml::Spanned;
 
+/// What happens to a message whose authentication hit a DNS failure
+/// (temperror): its verdict is incomplete either way, and says so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsFailure {
+    /// Route on the verdict as scored without the missing results.
+    Deliver,
+    /// Quarantine it.
+    Quarantine,
+    /// Try again later (the worker delays and retries it; after
+    /// `gateway.requeue_attempts` tries it is quarantined). The default:
+    /// DNS failures are usually brief.
+    #[default]
+    Requeue,
+}
+
 /// How a domain's mail reaches us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +190,8 @@ pub struct DomainPolicy {
     pub blocked_senders: SenderList,
     /// Spoof allow pairs: domain → ranges that may send as it.
     pub spoof_allow: HashMap<String, IpSet>,
+    /// What to do when authentication hit a DNS failure.
+    pub dns_failure: DnsFailure,
 }
 
 impl DomainPolicy {
@@ -195,6 +213,10 @@ pub struct Gateway {
     pub own_ips: IpSet,
     /// authserv-id for Authentication-Results.
     pub authserv_id: String,
+    /// Delay before a `dns_failure = "requeue"` message is tried again.
+    pub requeue_delay: std::time::Duration,
+    /// Tries before a requeued message is quarantined instead.
+    pub requeue_attempts: u32,
 }
 
 /// All domain policies plus the default.
@@ -278,6 +300,8 @@ impl PolicySet {
         let gateway = Gateway {
             own_ips: IpSet::from_nets(&file.gateway.own_ips),
             authserv_id: file.gateway.authserv_id,
+            requeue_delay: std::time::Duration::from_secs(file.gateway.requeue_delay_seconds),
+            requeue_attempts: file.gateway.requeue_attempts.max(1),
         };
         let default = compile_domain(path, src, "*", &file.default)?;
         let mut domains = BTreeMap::new();
@@ -421,6 +445,7 @@ fn compile_domain(
         exempt_recipients,
         blocked_senders: SenderList::parse(path, src, &f.blocked_senders, "blocked_senders")?,
         spoof_allow,
+        dns_failure: f.dns_failure,
     })
 }
 
@@ -452,6 +477,10 @@ struct GatewayFile {
     own_ips: Vec<IpNet>,
     #[serde(default = "default_authserv_id")]
     authserv_id: String,
+    #[serde(default = "default_requeue_delay")]
+    requeue_delay_seconds: u64,
+    #[serde(default = "default_requeue_attempts")]
+    requeue_attempts: u32,
 }
 
 impl Default for GatewayFile {
@@ -459,8 +488,18 @@ impl Default for GatewayFile {
         GatewayFile {
             own_ips: Vec::new(),
             authserv_id: default_authserv_id(),
+            requeue_delay_seconds: default_requeue_delay(),
+            requeue_attempts: default_requeue_attempts(),
         }
     }
+}
+
+fn default_requeue_delay() -> u64 {
+    60
+}
+
+fn default_requeue_attempts() -> u32 {
+    3
 }
 
 fn default_authserv_id() -> String {
@@ -506,6 +545,8 @@ struct DomainFile {
     blocked_senders: Vec<Spanned<String>>,
     #[serde(default)]
     spoof_allow: Vec<Spanned<SpoofAllowFile>>,
+    #[serde(default)]
+    dns_failure: DnsFailure,
 }
 
 #[derive(Deserialize)]
