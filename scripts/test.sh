@@ -31,6 +31,25 @@ if ! broker_up; then
   fi
 fi
 
+# dnsmasq serves a test zone on loopback for the live-DNS tests
+# (worker/tests/live_dns.rs starts it); install Debian's dnsmasq-base (no
+# system service) if it is missing, and fail rather than skip.
+if ! command -v dnsmasq >/dev/null 2>&1; then
+  echo "== installing dnsmasq-base (apt-get)"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  if ! { $SUDO apt-get install -y --no-install-recommends dnsmasq-base >/dev/null 2>&1 ||
+         { $SUDO apt-get update >/dev/null 2>&1 &&
+           $SUDO apt-get install -y --no-install-recommends dnsmasq-base >/dev/null 2>&1; }; }; then
+    echo "error: dnsmasq is needed by the live-DNS tests and could not be installed" >&2
+    exit 1
+  fi
+fi
+if [[ ! -d ../shared/conformance ]]; then
+  echo "error: ../shared/conformance (RFC 7208 and ARC suites) is missing" >&2
+  exit 1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

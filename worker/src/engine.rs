@@ -77,7 +77,13 @@ impl Engine {
     ) -> Verdict {
         let envelope = envelope.cloned().unwrap_or_default();
         let run = || {
-            self.classify_inner(strip_mbox_line(raw), envelope.clone(), false, Vec::new(), auth)
+            self.classify_inner(
+                strip_mbox_line(raw),
+                envelope.clone(),
+                false,
+                Vec::new(),
+                auth,
+            )
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(verdict) => verdict,
@@ -508,7 +514,9 @@ impl Engine {
                         .is_some_and(|mf| org_domain(mf).eq_ignore_ascii_case(org_domain(d)))
                 });
                 if aligned {
-                    SenderMatch::Allowed(format!("From {from} matches {hit}, aligned with MAIL FROM"))
+                    SenderMatch::Allowed(format!(
+                        "From {from} matches {hit}, aligned with MAIL FROM"
+                    ))
                 } else {
                     SenderMatch::No
                 }

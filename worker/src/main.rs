@@ -108,7 +108,11 @@ struct DnsArgs {
     live_dns: bool,
     /// Nameservers for live DNS, IP or IP:PORT, comma-separated (default:
     /// the system's resolv.conf).
-    #[arg(long = "dns-server", env = "MAILSIFT_DNS_SERVERS", value_delimiter = ',')]
+    #[arg(
+        long = "dns-server",
+        env = "MAILSIFT_DNS_SERVERS",
+        value_delimiter = ','
+    )]
     dns_servers: Vec<String>,
     /// Deadline of one DNS query attempt, in milliseconds.
     #[arg(long, env = "MAILSIFT_DNS_TIMEOUT_MS", default_value_t = 2000)]
@@ -167,7 +171,10 @@ impl DnsArgs {
                 self.dns.as_deref().unwrap_or(Path::new("?")).display(),
                 zone.len()
             );
-            return Ok((Some(BlockingAuthenticator::recorded(zone, &cfg, host)?), what));
+            return Ok((
+                Some(BlockingAuthenticator::recorded(zone, &cfg, host)?),
+                what,
+            ));
         }
         if self.live_dns {
             let a = BlockingAuthenticator::live(&cfg, host, self.record_dns.is_some())?;
@@ -266,6 +273,7 @@ impl TopologyArgs {
         set(&mut t.verdicts_exchange, &self.verdicts_exchange);
         set(&mut t.dead_letter_exchange, &self.dead_letter_exchange);
         t.delivery_limit = self.delivery_limit;
+        t.retry_delay_ms = rules.policy.gateway.requeue_delay.as_millis() as u64;
         t.prefixed(&self.name_prefix)
     }
 }

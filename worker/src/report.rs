@@ -430,7 +430,10 @@ impl Summary {
                 &self.authentication
             },
             if self.incomplete > 0 {
-                format!(" ({} verdicts incomplete after DNS failures)", self.incomplete)
+                format!(
+                    " ({} verdicts incomplete after DNS failures)",
+                    self.incomplete
+                )
             } else {
                 String::new()
             }

@@ -358,7 +358,14 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
     publish(&vhost.url(), &t, &inputs).await;
     let spawn_worker = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_mailsift"))
-            .args(["worker", "--prefetch", "128", "--grace-period", "20", "--no-auth"])
+            .args([
+                "worker",
+                "--prefetch",
+                "128",
+                "--grace-period",
+                "20",
+                "--no-auth",
+            ])
             .env("MAILSIFT_AMQP_URL", vhost.url())
             .env("RUST_LOG", "warn")
             .current_dir(common::root())

@@ -122,6 +122,9 @@ async fn arc_validation_suite() {
         .map(|(n, _)| *n)
         .filter(|n| !failures.iter().any(|f| f.starts_with(&format!("{n}:"))))
         .collect();
-    assert!(stale.is_empty(), "listed as failing but pass now: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "listed as failing but pass now: {stale:?}"
+    );
     assert!(total >= 160, "suite has {total} judged tests");
 }

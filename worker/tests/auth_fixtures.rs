@@ -170,7 +170,9 @@ fn sign(domain: &str, message: &str) -> String {
 /// What the mailing list does in fixture 03: verify, modify, seal.
 async fn list_forward(original: &str) -> String {
     let zone = Zone::load(&dir().join("dns.yml")).expect("dns.yml");
-    let server = ZoneServer::start(Arc::new(zone)).await.expect("zone server");
+    let server = ZoneServer::start(Arc::new(zone))
+        .await
+        .expect("zone server");
     let auth = resolver(&DnsConfig {
         servers: vec![server.addr()],
         ..DnsConfig::default()
@@ -287,16 +289,15 @@ fn fixtures_match_labels_and_golden_outcomes() {
             "rules": verdict.reasons(),
             "info": verdict.findings.iter().filter(|f| f.weight == 0.0).map(|f| f.rule.as_str()).collect::<Vec<_>>(),
         });
-        let golden = dir()
-            .join("golden")
-            .join(file.replace(".eml", ".json"));
+        let golden = dir().join("golden").join(file.replace(".eml", ".json"));
         let text = serde_json::to_string_pretty(&outcome).expect("json") + "\n";
         if bless {
             std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
             std::fs::write(&golden, &text).expect("bless");
         } else {
-            let want = std::fs::read_to_string(&golden)
-                .unwrap_or_else(|_| panic!("{} missing: run with MAILSIFT_BLESS=1", golden.display()));
+            let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+                panic!("{} missing: run with MAILSIFT_BLESS=1", golden.display())
+            });
             if want != text {
                 problems.push(format!("{file}: outcome changed:\n{text}\nwas:\n{want}"));
             }

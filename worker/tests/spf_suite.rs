@@ -146,6 +146,9 @@ async fn rfc7208_suite() {
         .map(|(n, _)| *n)
         .filter(|n| !failures.iter().any(|f| f.starts_with(&format!("{n}:"))))
         .collect();
-    assert!(stale.is_empty(), "listed as failing but pass now: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "listed as failing but pass now: {stale:?}"
+    );
     assert!(total >= 200, "suite has {total} tests, expected 203");
 }

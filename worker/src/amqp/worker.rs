@@ -11,9 +11,8 @@ use super::topology::Topology;
 use crate::auth::{AuthResults, AuthSubject, Authenticator};
 use crate::engine::Engine;
 use crate::envelope::Envelope;
-use crate::verdict::Route;
-use std::path::PathBuf;
 use crate::stamp;
+use crate::verdict::Route;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -22,6 +21,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -391,9 +391,7 @@ async fn classify_input(
         groups
             .iter()
             .zip(&auth_results)
-            .map(|(g, auth)| {
-                one_output(&engine, &topology, &body, g, auth.as_ref(), include_body)
-            })
+            .map(|(g, auth)| one_output(&engine, &topology, &body, g, auth.as_ref(), include_body))
             .collect()
     })
     .await
@@ -422,8 +420,12 @@ fn plan(engine: &Engine, body: &[u8], headers: Option<FieldTable>, auth: bool) -
     let envelope = contract::envelope_from_headers(headers.as_ref());
     let id = contract::stable_id(body, &envelope);
     let subject = |env: &Envelope| {
-        auth.then(|| engine.auth_subject(body, Some(env)).map(AuthSubject::into_owned))
-            .flatten()
+        auth.then(|| {
+            engine
+                .auth_subject(body, Some(env))
+                .map(AuthSubject::into_owned)
+        })
+        .flatten()
     };
     let groups = engine.rules().policy.group_recipients(&envelope.rcpt_to);
     if groups.len() <= 1 {

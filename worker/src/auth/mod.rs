@@ -289,8 +289,7 @@ impl Authenticator {
         record: bool,
     ) -> (AuthResults, Option<Zone>) {
         let lookups = Lookups::default();
-        let results = match tokio::time::timeout(self.deadline, self.run(subject, &lookups)).await
-        {
+        let results = match tokio::time::timeout(self.deadline, self.run(subject, &lookups)).await {
             Ok(results) => results,
             Err(_) => {
                 let mut r = AuthResults::skipped(format!(
@@ -424,7 +423,11 @@ impl Authenticator {
         if results.spf.result == AuthResult::TempError {
             temp.push(format!("spf ({})", results.spf.domain));
         }
-        for d in results.dkim.iter().filter(|d| d.result == AuthResult::TempError) {
+        for d in results
+            .dkim
+            .iter()
+            .filter(|d| d.result == AuthResult::TempError)
+        {
             temp.push(format!("dkim ({})", d.domain));
         }
         if results.arc.result == AuthResult::TempError {
@@ -539,7 +542,6 @@ pub async fn check_spf(
     spf_result(auth.resolver.verify_spf(params).await.result())
 }
 
-
 impl AuthSubject<'_> {
     /// The same subject owning its bytes (to move it between threads).
     pub fn into_owned(self) -> AuthSubject<'static> {
@@ -599,10 +601,9 @@ impl BlockingAuthenticator {
         let Some(subject) = engine.auth_subject(raw, envelope) else {
             return (None, None);
         };
-        let (results, zone) = self.runtime.block_on(
-            self.inner
-                .authenticate_recording(&subject, self.record),
-        );
+        let (results, zone) = self
+            .runtime
+            .block_on(self.inner.authenticate_recording(&subject, self.record));
         (Some(results), zone)
     }
 }

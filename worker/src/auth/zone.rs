@@ -323,8 +323,7 @@ impl Zone {
         let mut out = String::new();
         for (name, data) in &self.names {
             let _ = writeln!(out, "{}:", yaml_string(name));
-            if data.records.is_empty() && data.spf.is_empty() && !data.timeout && !data.txt_none
-            {
+            if data.records.is_empty() && data.spf.is_empty() && !data.timeout && !data.txt_none {
                 out.push_str("  []\n");
                 continue;
             }
@@ -530,13 +529,19 @@ split.example.org:
                 Record::Txt(vec!["v=spf1 -all".into()])
             )])
         );
-        assert_eq!(z.lookup("spfonly.example.net", RecordType::Txt), Answer::NoData);
+        assert_eq!(
+            z.lookup("spfonly.example.net", RecordType::Txt),
+            Answer::NoData
+        );
         assert!(matches!(
             z.lookup("slow.example.net", RecordType::Txt),
             Answer::Records(_)
         ));
         assert_eq!(z.lookup("slow.example.net", RecordType::A), Answer::Timeout);
-        assert_eq!(z.lookup("empty.example.org", RecordType::Txt), Answer::NoData);
+        assert_eq!(
+            z.lookup("empty.example.org", RecordType::Txt),
+            Answer::NoData
+        );
         let Answer::Records(chain) = z.lookup("alias.example.org", RecordType::Mx) else {
             panic!("CNAME not followed");
         };

@@ -144,7 +144,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     if auth.arc.result == AuthResult::Fail || auth.arc.result == AuthResult::PermError {
         f.add(
             "AUTH_ARC_FAIL",
-            auth.arc.reason.clone().unwrap_or_else(|| "chain invalid".into()),
+            auth.arc
+                .reason
+                .clone()
+                .unwrap_or_else(|| "chain invalid".into()),
         );
     }
 
