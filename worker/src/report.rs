@@ -168,6 +168,12 @@ pub struct Record<'a> {
     pub label: Option<String>,
     /// Per-message error.
     pub error: Option<&'a str>,
+    /// Why the verdict is incomplete (DNS failure in authentication).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<&'a str>,
+    /// Sender authentication results, when authentication ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'a crate::auth::AuthResults>,
 }
 
 impl<'a> Record<'a> {
@@ -183,6 +189,8 @@ impl<'a> Record<'a> {
             rules: verdict.reasons(),
             label: label.map(|l| l.name()),
             error: verdict.error.as_deref(),
+            incomplete: verdict.incomplete.as_deref(),
+            auth: verdict.auth.as_ref(),
         }
     }
 
@@ -198,6 +206,8 @@ impl<'a> Record<'a> {
             rules: Vec::new(),
             label: label.map(|l| l.name()),
             error: Some(error),
+            incomplete: None,
+            auth: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Stamping: prepend our headers to the raw bytes, leaving every other byte
 //! as it was, after removing any incoming header that carries our prefix (a
-//! sender can forge `X-Mailsift-Disposition: NONE`).
+//! sender can forge `X-Mailsift-Disposition: NONE`) and any
+//! `Authentication-Results` claiming our authserv-id (RFC 8601 section 5).
 //!
 //! The header contract (README, "Header contract") is an API: downstream
 //! Exchange transport rules match these names and words exactly.
@@ -72,7 +73,7 @@ pub fn authentication_results(auth: &AuthResults, authserv_id: &str) -> String {
         let spf_ip = auth
             .spf
             .ip
-            .map(|ip| format!(" ({} is the origin)", ip))
+            .map(|ip| format!(" (origin {ip})"))
             .unwrap_or_default();
         if auth.spf.domain.is_empty() {
             items.push("spf=none".into());
@@ -200,7 +201,7 @@ pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
     let strip = |name: &[u8], value: &[u8]| {
         starts_with_ci(name, cfg.prefix.as_bytes())
             || (cfg.area1_compat && name.eq_ignore_ascii_case(AREA1_HEADER.as_bytes()))
-            || (verdict.auth.is_some() && claims_our_authserv_id(name, value, &cfg.authserv_id))
+            || claims_our_authserv_id(name, value, &cfg.authserv_id)
     };
     out.extend_from_slice(&without_fields(message, strip));
     out
@@ -304,6 +305,65 @@ mod tests {
     fn no_body_separator() {
         let out = without_headers(b"A: 1\nX-Mailsift-Z: 2\n", |n| n == b"X-Mailsift-Z");
         assert_eq!(out, b"A: 1\n".to_vec());
+    }
+
+    fn authenticated_verdict() -> (Verdict, StampConfig) {
+        use crate::auth::{AuthResult, DkimCheck};
+        let engine = crate::checks::testing::engine();
+        let raw = b"From: a@shop.example\r\nSubject: s\r\n\r\nbody\r\n";
+        let mut auth = AuthResults::default();
+        auth.spf.result = AuthResult::Pass;
+        auth.spf.domain = "shop.example".into();
+        auth.spf.identity = "mailfrom".into();
+        auth.dkim.push(DkimCheck {
+            result: AuthResult::Fail,
+            domain: "shop.example".into(),
+            selector: "s1".into(),
+            reason: Some("body hash (mismatch)".into()),
+        });
+        auth.dmarc.result = AuthResult::Pass;
+        auth.dmarc.domain = "shop.example".into();
+        let v = engine.classify_with_auth(raw, None, Some(&auth));
+        (v, engine.rules().engine.stamp.clone())
+    }
+
+    #[test]
+    fn authentication_results_are_stamped_and_forgeries_of_ours_removed() {
+        let (v, cfg) = authenticated_verdict();
+        assert_eq!(cfg.authserv_id, "mailsift.local");
+        let raw = b"Authentication-Results: MailSift.Local; dmarc=pass\r\n\theader.from=bank.example\r\nAuthentication-Results: mx.google.com; spf=pass\r\nFrom: a@shop.example\r\n\r\nbody\r\n";
+        let out = String::from_utf8(stamp(raw, &v, &cfg)).unwrap();
+        assert!(!out.contains("bank.example"), "forged A-R kept:\n{out}");
+        assert!(out.contains("Authentication-Results: mx.google.com; spf=pass\r\n"));
+        let ours = out
+            .split("\r\n")
+            .skip_while(|l| !l.starts_with("Authentication-Results: mailsift.local"))
+            .take_while(|l| !l.starts_with("Authentication-Results: mx.google.com"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(ours.contains("spf=pass"), "{ours}");
+        assert!(ours.contains("smtp.mailfrom=shop.example"), "{ours}");
+        assert!(
+            ours.contains("dkim=fail (body hash mismatch) header.d=shop.example header.s=s1"),
+            "{ours}"
+        );
+        assert!(
+            ours.contains("dmarc=pass (p=absent) header.from=shop.example"),
+            "{ours}"
+        );
+        assert!(ours.contains("arc=none"), "{ours}");
+    }
+
+    #[test]
+    fn a_forged_results_header_of_ours_goes_even_without_authentication() {
+        // Downstream rules may trust our authserv-id (RFC 8601 section 5).
+        let engine = crate::checks::testing::engine();
+        let raw =
+            b"Authentication-Results: mailsift.local; dmarc=pass\r\nFrom: a@b.example\r\n\r\nx\r\n";
+        let v = engine.classify(raw, None);
+        let out = stamp(raw, &v, &engine.rules().engine.stamp);
+        assert!(out.ends_with(b"From: a@b.example\r\n\r\nx\r\n"));
+        assert!(!String::from_utf8_lossy(&out).contains("dmarc=pass"));
     }
 
     #[test]

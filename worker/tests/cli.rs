@@ -184,3 +184,122 @@ fn rules_lists_every_id() {
         assert!(text.contains(id), "{id} missing");
     }
 }
+
+/// Live DNS recorded by `check`/`replay --record-dns`, replayed with
+/// `--dns`, gives the same verdicts: the recording holds every answer the
+/// verdicts used. The "live" server here is the fixtures' zone on loopback.
+#[test]
+fn recorded_dns_replays_live_verdicts_exactly() {
+    use mailsift::auth::zone::Zone;
+    use mailsift::auth::zone_server::ZoneServer;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let zone = Zone::load(&common::root().join("corpus/auth/dns.yml")).expect("zone");
+    let server = runtime
+        .block_on(ZoneServer::start(std::sync::Arc::new(zone)))
+        .expect("server");
+    let dir = common::tempdir("record-dns");
+    let recording = dir.join("recorded.yml");
+    let live_out = dir.join("live.jsonl");
+    let replay_out = dir.join("replayed.jsonl");
+    let server_addr = server.addr().to_string();
+    let live = mailsift(&[
+        "replay",
+        "corpus/auth",
+        "--live-dns",
+        "--dns-server",
+        &server_addr,
+        "--dns-timeout-ms",
+        "100",
+        "--record-dns",
+        recording.to_str().expect("path"),
+        "--out",
+        live_out.to_str().expect("path"),
+    ]);
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    drop(server);
+    let replayed = mailsift(&[
+        "replay",
+        "corpus/auth",
+        "--dns",
+        recording.to_str().expect("path"),
+        "--out",
+        replay_out.to_str().expect("path"),
+    ]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let verdicts = |p: &std::path::Path| {
+        let mut v: Vec<(String, String, String)> = std::fs::read_to_string(p)
+            .expect("jsonl")
+            .lines()
+            .map(|l| {
+                let j: serde_json::Value = serde_json::from_str(l).expect("json line");
+                (
+                    j["path"].as_str().unwrap_or_default().to_string(),
+                    j["disposition"].as_str().unwrap_or_default().to_string(),
+                    j["rules"].to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (verdicts(&live_out), verdicts(&replay_out));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b, "replay from the recording differs from the live run");
+    let recorded = Zone::load(&recording).expect("recording loads");
+    assert!(recorded.len() >= 10, "{} names recorded", recorded.len());
+    let text = std::fs::read_to_string(&recording).expect("recording");
+    assert!(
+        text.contains("TIMEOUT"),
+        "the slow domain is recorded as a timeout"
+    );
+}
+
+#[test]
+fn check_with_recorded_dns_shows_and_stamps_authentication() {
+    let out = mailsift(&[
+        "check",
+        "corpus/auth/10-partner-forged.eml",
+        "--dns",
+        "corpus/auth/dns.yml",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("disposition: SPOOF"), "{text}");
+    assert!(text.contains("AUTH_ALLOW_UNAUTHENTICATED"), "{text}");
+    assert!(
+        text.contains("dmarc=fail (p=reject) header.from=adp-partner.com"),
+        "{text}"
+    );
+    let stamped = mailsift(&[
+        "check",
+        "corpus/auth/01-aligned-pass.eml",
+        "--dns",
+        "corpus/auth/dns.yml",
+        "--stamp",
+    ]);
+    let text = String::from_utf8_lossy(&stamped.stdout);
+    assert!(
+        text.contains("Authentication-Results: mailsift.local;\r\n\tspf=pass"),
+        "{text:.600}"
+    );
+    let bad = mailsift(&[
+        "check",
+        "corpus/auth/01-aligned-pass.eml",
+        "--dns",
+        "no/such/zone.yml",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no/such/zone.yml"));
+}

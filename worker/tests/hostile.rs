@@ -195,6 +195,52 @@ fn engine_gives_every_hostile_input_a_verdict() {
     }
 }
 
+/// The sender-authentication path (mail-auth parsing, DKIM over every
+/// body, ARC) on every hostile input, with an empty recorded zone: results
+/// or "skipped", never a panic.
+#[test]
+fn authentication_survives_every_hostile_input() {
+    let engine = common::engine();
+    let auth = mailsift::auth::BlockingAuthenticator::recorded(
+        mailsift::auth::zone::Zone::new(),
+        &mailsift::auth::dns::DnsConfig::default(),
+        "mailsift.test",
+    )
+    .expect("authenticator");
+    let (dir, _) = hostile_dir("auth");
+    let mut paths = Vec::new();
+    files_under(&dir, &mut paths);
+    let shared = common::root().join("../shared/robustness");
+    if shared.is_dir() {
+        files_under(&shared, &mut paths);
+    }
+    files_under(&common::root().join("corpus/bad"), &mut paths);
+    let mut n = 0;
+    for path in paths {
+        let Ok(raw) = std::fs::read(&path) else {
+            continue;
+        };
+        let (results, _) = auth.authenticate(engine, &raw, None);
+        if let Some(r) = &results {
+            assert_ne!(
+                r.skipped.as_deref(),
+                Some(mailsift::auth::INTERNAL_ERROR),
+                "{}: authentication panicked",
+                path.display()
+            );
+        }
+        let v = engine.classify_with_auth(&raw, None, results.as_ref());
+        assert!(
+            !v.findings.iter().any(|f| f.rule == "ENGINE_INTERNAL_ERROR"),
+            "{}: {:?}",
+            path.display(),
+            v.error
+        );
+        n += 1;
+    }
+    assert!(n >= 100, "only {n} inputs");
+}
+
 #[test]
 fn replay_reports_errors_per_message_and_exits_zero() {
     let (dir, count) = hostile_dir("replay");

@@ -108,7 +108,8 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             f.add("AUTH_DMARC_QUARANTINE", dmarc_evidence(auth));
         }
         (AuthResult::Fail, _) => f.add("AUTH_DMARC_FAIL_NONE", dmarc_evidence(auth)),
-        (AuthResult::None, _) if from_domain.is_some() => f.add(
+        // Without DMARC, "unauthenticated" needs SPF to have answered.
+        (AuthResult::None, _) if from_domain.is_some() && !auth.incomplete() => f.add(
             "AUTH_NO_DMARC_UNAUTHENTICATED",
             format!(
                 "{} publishes no DMARC record; SPF {} for {}, no aligned DKIM pass",
@@ -280,5 +281,101 @@ pub fn policy_word(p: DmarcPolicy) -> &'static str {
         DmarcPolicy::None => "none",
         DmarcPolicy::Quarantine => "quarantine",
         DmarcPolicy::Reject => "reject",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthResult, DmarcCheck};
+    use crate::checks::testing::{engine, ids};
+    use crate::envelope::Envelope;
+
+    /// A DMARC failure for `from_domain` under p=reject, SPF fail.
+    fn dmarc_reject_fail(from_domain: &str) -> AuthResults {
+        let mut a = AuthResults::default();
+        a.spf.result = AuthResult::Fail;
+        a.spf.domain = from_domain.into();
+        a.spf.identity = "mailfrom".into();
+        a.dmarc = DmarcCheck {
+            result: AuthResult::Fail,
+            domain: from_domain.into(),
+            policy: DmarcPolicy::Reject,
+            spf_aligned: false,
+            dkim_aligned: false,
+        };
+        a
+    }
+
+    fn classify(raw: &str, peer: &str, auth: &AuthResults) -> crate::Verdict {
+        let env = Envelope {
+            peer_ip: Some(peer.parse().unwrap()),
+            mail_from: Some("x@bank.example".into()),
+            rcpt_to: vec!["pat@contoso.com".into()],
+            ..Envelope::default()
+        };
+        engine().classify_with_auth(raw.as_bytes(), Some(&env), Some(auth))
+    }
+
+    const MSG: &str =
+        "From: Bank <x@bank.example>\r\nTo: pat@contoso.com\r\nSubject: notice\r\n\r\nhello\r\n";
+
+    #[test]
+    fn dmarc_reject_failure_is_spoof() {
+        let v = classify(MSG, "64.0.0.9", &dmarc_reject_fail("bank.example"));
+        assert_eq!(v.disposition, crate::Disposition::Spoof);
+        assert!(ids(&v.findings).contains(&"AUTH_DMARC_REJECT"));
+    }
+
+    #[test]
+    fn an_untrusted_arc_sealer_does_not_excuse_dmarc() {
+        let mut a = dmarc_reject_fail("bank.example");
+        a.arc.result = AuthResult::Pass;
+        a.arc.sets = 1;
+        a.arc.sealer = Some("random-forwarder.example".into());
+        a.arc.first_results = Some("i=1; x; dmarc=pass header.from=bank.example".into());
+        let v = classify(MSG, "64.0.0.9", &a);
+        assert_eq!(v.disposition, crate::Disposition::Spoof);
+        // The same chain sealed by a trusted list is excused.
+        a.arc.sealer = Some("lists.example.org".into());
+        let v = classify(MSG, "64.0.0.9", &a);
+        assert!(
+            ids(&v.findings).contains(&"AUTH_ARC_OVERRIDE"),
+            "{:?}",
+            ids(&v.findings)
+        );
+        assert_ne!(v.disposition, crate::Disposition::Spoof);
+    }
+
+    #[test]
+    fn spoof_allow_pair_excuses_authentication_failures() {
+        // contoso.com may be sent from 149.72.0.0/16 (SendGrid) per policy.toml.
+        let raw = "From: News <news@contoso.com>\r\nTo: pat@contoso.com\r\nSubject: newsletter\r\n\r\nhello\r\n";
+        let v = classify(raw, "149.72.10.10", &dmarc_reject_fail("contoso.com"));
+        let found = ids(&v.findings);
+        assert!(
+            !found.iter().any(|id| id.starts_with("AUTH_DMARC")),
+            "{found:?}"
+        );
+        assert!(found.contains(&"INFO_SPOOF_ALLOWED"), "{found:?}");
+    }
+
+    #[test]
+    fn without_results_the_check_is_silent_and_dns_failures_are_reported() {
+        let v = engine().classify(MSG.as_bytes(), None);
+        assert!(!ids(&v.findings).iter().any(|id| id.starts_with("AUTH_")));
+        let mut a = AuthResults::default();
+        a.spf.result = AuthResult::TempError;
+        a.temp_failures.push("spf (bank.example)".into());
+        let v = classify(MSG, "64.0.0.9", &a);
+        assert!(ids(&v.findings).contains(&"AUTH_TEMPERROR"));
+        assert!(v.incomplete.is_some());
+        assert_eq!(
+            v.route,
+            crate::Route::Requeue,
+            "contoso.com: dns_failure = requeue; {:?} {:?}",
+            v.disposition,
+            ids(&v.findings)
+        );
     }
 }
