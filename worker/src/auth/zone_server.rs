@@ -7,7 +7,7 @@
 
 use super::zone::{Answer, Record, RecordType, Zone};
 use mail_auth::hickory_resolver::proto::op::{Edns, Message, MessageType, ResponseCode};
-use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, TXT};
+use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
 use mail_auth::hickory_resolver::proto::rr::{
     Name, RData, Record as WireRecord, RecordType as WireType,
 };
@@ -99,8 +99,13 @@ pub fn respond(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     };
     match zone.lookup(&q.name().to_ascii(), qtype) {
         Answer::Timeout => return None,
-        Answer::NxDomain => reply.metadata.response_code = ResponseCode::NXDomain,
-        Answer::NoData => {}
+        Answer::NxDomain => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            reply.add_authority(negative_soa());
+        }
+        Answer::NoData => {
+            reply.add_authority(negative_soa());
+        }
         Answer::Records(records) => {
             for (owner, record) in records {
                 // The first owner is the query name as asked (keeps its case
@@ -122,6 +127,13 @@ pub fn respond(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
         }
     }
     reply.to_vec().ok()
+}
+
+/// An SOA in the authority section lets resolvers cache negative answers
+/// (RFC 2308), so replay asks about a missing name once.
+fn negative_soa() -> WireRecord {
+    let soa = SOA::new(Name::root(), Name::root(), 1, 3600, 600, 86_400, TTL);
+    WireRecord::from_rdata(Name::root(), TTL, RData::SOA(soa))
 }
 
 fn rdata(record: &Record) -> Option<RData> {
