@@ -3,6 +3,9 @@
 //! call. Every test must give one of its listed results, except the ones
 //! listed in `KNOWN` with the reason they cannot.
 
+mod common;
+
+use common::conformance::{assert_only_known_failures, text};
 use mailsift::auth::dns::DnsConfig;
 use mailsift::auth::zone::{documents, Zone};
 use mailsift::auth::{check_spf, Authenticator};
@@ -79,14 +82,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("null-text", NULLTXT),
 ];
 
-fn text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc7208_suite() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SUITE);
@@ -128,27 +123,6 @@ async fn rfc7208_suite() {
             }
         }
     }
-    eprintln!("RFC 7208 suite: {passed}/{total} pass");
-    for f in &failures {
-        eprintln!("  {f}");
-    }
-    let unexplained: Vec<&String> = failures
-        .iter()
-        .filter(|f| !KNOWN.iter().any(|(n, _)| f.starts_with(&format!("{n}:"))))
-        .collect();
-    assert!(
-        unexplained.is_empty(),
-        "{} suite tests fail without a written reason: {unexplained:#?}",
-        unexplained.len()
-    );
-    let stale: Vec<&str> = KNOWN
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| !failures.iter().any(|f| f.starts_with(&format!("{n}:"))))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "listed as failing but pass now: {stale:?}"
-    );
+    assert_only_known_failures("RFC 7208 suite", passed, total, &failures, KNOWN);
     assert!(total >= 200, "suite has {total} tests, expected 203");
 }

@@ -298,8 +298,12 @@ impl Authenticator {
         record: bool,
     ) -> (AuthResults, Option<Zone>) {
         let lookups = Lookups::default();
-        let results = match tokio::time::timeout(self.deadline, self.run(subject, &lookups)).await {
-            Ok(results) => results,
+        // mail-auth runs on input bytes outside the engine's panic guard: a
+        // panic there becomes a result saying so, not a lost task.
+        let guarded = AssertUnwindSafe(self.run(subject, &lookups)).catch_unwind();
+        let results = match tokio::time::timeout(self.deadline, guarded).await {
+            Ok(Ok(results)) => results,
+            Ok(Err(_)) => AuthResults::skipped(INTERNAL_ERROR),
             Err(_) => {
                 let mut r = AuthResults::skipped(format!(
                     "authentication took longer than {} ms",

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod amqp;
+pub mod conformance;
 
 use mailsift::{Engine, Rules};
 use std::path::{Path, PathBuf};
