@@ -365,33 +365,41 @@ async fn classify_input(
     headers: Option<FieldTable>,
     shared: &Shared,
 ) -> Option<Vec<Output>> {
-    let body = Arc::new(body);
-    let engine = shared.engine.clone();
-    let want_auth = shared.auth.is_some();
-    let (b, h) = (body.clone(), headers.clone());
-    let groups = on_pool(shared, move || plan(&engine, &b, h, want_auth)).await?;
-    let mut auth_results = Vec::with_capacity(groups.len());
-    for g in &groups {
-        auth_results.push(match (&shared.auth, &g.subject) {
-            (Some(auth), Some(subject)) => {
-                let record = shared.record_dns.is_some();
-                let (results, zone) = auth.authenticate_recording(subject, record).await;
-                if let (Some(dir), Some(zone)) = (&shared.record_dns, zone) {
-                    write_recording(dir, &g.id, &zone);
-                }
-                Some(results)
-            }
-            _ => None,
-        });
-    }
     let engine = shared.engine.clone();
     let topology = shared.topology.clone();
     let include_body = shared.journal_include_body;
+    let Some(auth) = shared.auth.clone() else {
+        // No authentication: plan and classify in one trip to the pool.
+        return on_pool(shared, move || {
+            plan(&engine, &body, headers, false)
+                .iter()
+                .map(|g| one_output(&engine, &topology, &body, g, None, include_body))
+                .collect()
+        })
+        .await;
+    };
+    let body = Arc::new(body);
+    let (e, b) = (engine.clone(), body.clone());
+    let groups = on_pool(shared, move || plan(&e, &b, headers, true)).await?;
+    let mut auth_results = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let Some(subject) = &g.subject else {
+            auth_results.push(None);
+            continue;
+        };
+        let (results, zone) = auth
+            .authenticate_recording(subject, shared.record_dns.is_some())
+            .await;
+        if let (Some(dir), Some(zone)) = (&shared.record_dns, zone) {
+            write_recording(dir, &g.id, &zone);
+        }
+        auth_results.push(Some(results));
+    }
     on_pool(shared, move || {
         groups
             .iter()
             .zip(&auth_results)
-            .map(|(g, auth)| one_output(&engine, &topology, &body, g, auth.as_ref(), include_body))
+            .map(|(g, r)| one_output(&engine, &topology, &body, g, r.as_ref(), include_body))
             .collect()
     })
     .await

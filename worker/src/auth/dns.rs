@@ -11,8 +11,8 @@ use super::zone::{Record, RecordType, Zone};
 use mail_auth::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
 };
-use mail_auth::hickory_resolver::net::NetError;
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType as WireType};
+use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use mail_auth::{MessageAuthenticator, RecordSet, ResolverCache, Txt, MX};
 use moka::sync::Cache;
 use std::borrow::Borrow;
@@ -64,9 +64,11 @@ pub fn resolver(cfg: &DnsConfig) -> Result<MessageAuthenticator, super::AuthErro
     // that recording re-reads.
     opts.cache_size = 4096;
     opts.use_hosts_file = mail_auth::hickory_resolver::config::ResolveHosts::Never;
-    let result = if cfg.servers.is_empty() {
-        MessageAuthenticator::new_system_conf()
-            .or_else(|_| MessageAuthenticator::new(ResolverConfig::default(), opts.clone()))
+    let config = if cfg.servers.is_empty() {
+        // The system's nameservers, with our deadlines rather than its own.
+        let (config, _) = read_system_conf()
+            .map_err(|e| super::AuthError::Resolver(format!("reading resolv.conf: {e}")))?;
+        config
     } else {
         let servers = cfg
             .servers
@@ -81,9 +83,9 @@ pub fn resolver(cfg: &DnsConfig) -> Result<MessageAuthenticator, super::AuthErro
                 ns
             })
             .collect();
-        MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts)
+        ResolverConfig::from_name_servers(servers)
     };
-    result.map_err(|e| super::AuthError::Resolver(e.to_string()))
+    MessageAuthenticator::new(config, opts).map_err(|e| super::AuthError::Resolver(e.to_string()))
 }
 
 /// A cached answer and when it stops being valid.
@@ -336,16 +338,12 @@ pub async fn record(
                     }
                 }
             }
-            Err(e) if is_nxdomain(&e) => {}
+            Err(e) if e.is_nx_domain() => {}
             Err(e) if e.is_no_records_found() => zone.add_name(name),
             Err(_) => zone.add_timeout(name),
         }
     }
     zone
-}
-
-fn is_nxdomain(e: &NetError) -> bool {
-    e.is_nx_domain()
 }
 
 fn zone_record(data: &RData) -> Option<Record> {
