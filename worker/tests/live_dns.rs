@@ -203,9 +203,12 @@ async fn worker_with_live_dns_stamps_results_and_retries_dns_failures() {
     })
     .collect();
     publish(&vhost.url(), &t, &inputs).await;
+    let recordings = common::tempdir("live-dns-recordings");
     let mut worker = Command::new(env!("CARGO_BIN_EXE_mailsift"))
         .args([
             "worker",
+            "--record-dns",
+            recordings.to_str().expect("path"),
             "--rules",
             rules.to_str().expect("path"),
             "--dns-server",
@@ -262,4 +265,37 @@ async fn worker_with_live_dns_stamps_results_and_retries_dns_failures() {
     let why = slow.text(contract::INCOMPLETE).unwrap_or_default();
     assert!(why.contains("after 2 attempts"), "{why}");
     assert_eq!(outputs.len(), 3, "one output per input");
+
+    // Each verdict's DNS was recorded under its id, and replays to the same
+    // disposition without the live server.
+    drop(dns);
+    let path = recordings.join(format!("{}.yml", spoof.id()));
+    let replay = Command::new(env!("CARGO_BIN_EXE_mailsift"))
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--rules",
+            rules.to_str().expect("path"),
+            "--dns",
+        ])
+        .arg(&path)
+        .arg(common::root().join("corpus/auth/04-dmarc-reject-fail.eml"))
+        .output()
+        .expect("check");
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&replay.stdout).expect("json");
+    assert_eq!(
+        v["disposition"],
+        "SPOOF",
+        "replayed from {}",
+        path.display()
+    );
+    assert_eq!(v["auth"]["dmarc"]["result"], "fail");
+    let recorded = std::fs::read_to_string(&path).expect("recording");
+    assert!(recorded.contains("_dmarc.bank.example"), "{recorded}");
 }
