@@ -155,25 +155,37 @@ impl DnsCaches {
     }
 }
 
-/// The names one message's authentication asked about.
+/// The names one message's authentication asked about, when recording
+/// (otherwise nothing is noted, and lookups cost nothing extra).
 #[derive(Default)]
 pub struct Lookups {
-    asked: Mutex<BTreeSet<(RecordType, String)>>,
+    asked: Option<Mutex<BTreeSet<(RecordType, String)>>>,
 }
 
 impl Lookups {
+    /// A log that notes every lookup.
+    pub fn recording() -> Lookups {
+        Lookups {
+            asked: Some(Mutex::default()),
+        }
+    }
+
+    fn is_recording(&self) -> bool {
+        self.asked.is_some()
+    }
+
     fn note(&self, t: RecordType, name: String) {
-        if let Ok(mut asked) = self.asked.lock() {
+        if let Some(Ok(mut asked)) = self.asked.as_ref().map(Mutex::lock) {
             asked.insert((t, name.trim_end_matches('.').to_ascii_lowercase()));
         }
     }
 
-    /// What was asked, in order.
+    /// What was asked, in order (empty when not recording).
     pub fn asked(&self) -> Vec<(RecordType, String)> {
-        self.asked
-            .lock()
-            .map(|a| a.iter().cloned().collect())
-            .unwrap_or_default()
+        match self.asked.as_ref().map(Mutex::lock) {
+            Some(Ok(a)) => a.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -242,7 +254,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lookups.note(self.kind, key_text(name));
+        if self.lookups.is_recording() {
+            self.lookups.note(self.kind, key_text(name));
+        }
         self.cache.get(name).map(|e| e.value)
     }
 

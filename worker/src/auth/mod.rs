@@ -297,7 +297,11 @@ impl Authenticator {
         subject: &AuthSubject<'_>,
         record: bool,
     ) -> (AuthResults, Option<Zone>) {
-        let lookups = Lookups::default();
+        let lookups = if record {
+            Lookups::recording()
+        } else {
+            Lookups::default()
+        };
         // mail-auth runs on input bytes outside the engine's panic guard: a
         // panic there becomes a result saying so, not a lost task.
         let guarded = AssertUnwindSafe(self.run(subject, &lookups)).catch_unwind();
