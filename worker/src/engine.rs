@@ -493,13 +493,19 @@ impl Engine {
         let Some(hit) = list.match_address(&from) else {
             return SenderMatch::No;
         };
-        match auth.filter(|a| a.skipped.is_none()) {
+        // Once authentication was attempted, only its result counts: a run
+        // that did not complete (DNS, deadline) proves nothing.
+        match auth {
             Some(a) if a.from_authenticated() => SenderMatch::Allowed(format!(
                 "From {from} matches {hit} and authenticates (DMARC {})",
                 a.dmarc.result.as_str()
             )),
             Some(a) => SenderMatch::Unauthenticated(format!(
-                "From {from} matches {hit} but does not authenticate: DMARC {}, SPF {}{}",
+                "From {from} matches {hit} but does not authenticate: {}DMARC {}, SPF {}{}",
+                a.skipped
+                    .as_deref()
+                    .map(|why| format!("{why}; "))
+                    .unwrap_or_default(),
                 a.dmarc.result.as_str(),
                 a.spf.result.as_str(),
                 p.origin

@@ -139,15 +139,34 @@ fn comment(s: &str) -> String {
 }
 
 /// True for an `Authentication-Results` field that claims our authserv-id
-/// (a forgery unless we wrote it, and we write ours fresh).
+/// (a forgery unless we wrote it, and we write ours fresh). The whole
+/// value counts: folding or a comment before the id must not hide it.
 fn claims_our_authserv_id(name: &[u8], value: &[u8], authserv_id: &str) -> bool {
     if authserv_id.is_empty() || !name.eq_ignore_ascii_case(b"Authentication-Results") {
         return false;
     }
     let value = String::from_utf8_lossy(value);
-    let id = value.split(';').next().unwrap_or("").trim();
-    // Drop a trailing comment and a version number: "id (c) 1".
-    let id = id.split(['(', ' ', '\t', '\r', '\n']).next().unwrap_or("");
+    // Drop comments (nested), then take the first word: the authserv-id.
+    let mut depth = 0usize;
+    let uncommented: String = value
+        .chars()
+        .map(|c| match c {
+            '(' => {
+                depth += 1;
+                ' '
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                ' '
+            }
+            _ if depth > 0 => ' ',
+            c => c,
+        })
+        .collect();
+    let id = uncommented
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
     id.eq_ignore_ascii_case(authserv_id)
 }
 
@@ -212,32 +231,42 @@ pub fn without_headers(message: &[u8], strip: impl Fn(&[u8]) -> bool) -> Vec<u8>
     without_fields(message, |name, _| strip(name))
 }
 
-/// Removes header fields for which `strip(name, first line of the value)`
-/// is true from the top header block; every other byte stays.
+/// Removes header fields for which `strip(name, whole value)` is true from
+/// the top header block (the value with its continuation lines); every
+/// other byte stays.
 fn without_fields(message: &[u8], strip: impl Fn(&[u8], &[u8]) -> bool) -> Vec<u8> {
     let header_end = header_block_end(message);
     let mut out = Vec::with_capacity(message.len());
     let mut i = 0;
-    let mut dropping = false;
     while i < header_end {
-        let line_end = memchr::memchr(b'\n', &message[i..header_end])
-            .map(|p| i + p + 1)
-            .unwrap_or(header_end);
-        let line = &message[i..line_end];
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            dropping = match memchr::memchr(b':', line) {
-                Some(colon) => strip(trim_ascii_end(&line[..colon]), &line[colon + 1..]),
-                None => false,
-            };
+        // One field: its first line and every continuation line.
+        let mut end = line_end(message, i, header_end);
+        while end < header_end && matches!(message.get(end), Some(b' ' | b'\t')) {
+            end = line_end(message, end, header_end);
         }
-        if !dropping {
-            out.extend_from_slice(line);
+        let field = &message[i..end];
+        let drop = match memchr::memchr(b':', field) {
+            // A stray continuation line before any field has no colon
+            // worth reading as a name; keep it.
+            Some(colon) if !matches!(field.first(), Some(b' ' | b'\t')) => {
+                strip(trim_ascii_end(&field[..colon]), &field[colon + 1..])
+            }
+            _ => false,
+        };
+        if !drop {
+            out.extend_from_slice(field);
         }
-        i = line_end;
+        i = end;
     }
     out.extend_from_slice(&message[header_end..]);
     out
+}
+
+/// The offset just past the line starting at `i` (bounded by `limit`).
+fn line_end(message: &[u8], i: usize, limit: usize) -> usize {
+    memchr::memchr(b'\n', &message[i..limit])
+        .map(|p| i + p + 1)
+        .unwrap_or(limit)
 }
 
 /// Offset just after the blank line ending the header block (or the end).
@@ -364,6 +393,26 @@ mod tests {
         let out = stamp(raw, &v, &engine.rules().engine.stamp);
         assert!(out.ends_with(b"From: a@b.example\r\n\r\nx\r\n"));
         assert!(!String::from_utf8_lossy(&out).contains("dmarc=pass"));
+    }
+
+    #[test]
+    fn forged_results_hidden_by_folding_or_comments_are_removed() {
+        let engine = crate::checks::testing::engine();
+        let cfg = &engine.rules().engine.stamp;
+        for forged in [
+            "Authentication-Results:\r\n mailsift.local; dmarc=pass\r\n",
+            "Authentication-Results: (trust me) mailsift.local; dmarc=pass\r\n",
+            "Authentication-Results: MAILSIFT.LOCAL;dmarc=pass\r\n",
+        ] {
+            let raw = format!("{forged}From: a@b.example\r\n\r\nx\r\n");
+            let v = engine.classify(raw.as_bytes(), None);
+            let out = String::from_utf8(stamp(raw.as_bytes(), &v, cfg)).unwrap();
+            assert!(!out.contains("dmarc=pass"), "kept {forged:?}:\n{out}");
+            assert!(out.ends_with("From: a@b.example\r\n\r\nx\r\n"));
+        }
+        let other = "Authentication-Results: mx.mailsift.local.example; spf=pass\r\nFrom: a@b.example\r\n\r\nx\r\n";
+        let v = engine.classify(other.as_bytes(), None);
+        assert!(stamp(other.as_bytes(), &v, cfg).ends_with(other.as_bytes()));
     }
 
     #[test]

@@ -220,6 +220,11 @@ impl Topology {
                 if let Some(ttl) = q.message_ttl {
                     args["x-message-ttl"] = json!(ttl);
                 }
+                if q.dead_letter_exchange.is_some() {
+                    for (k, v) in AT_LEAST_ONCE {
+                        args[k] = json!(v);
+                    }
+                }
                 json!({"name": q.name, "vhost": vhost, "durable": true, "auto_delete": false, "arguments": args})
             }).collect::<Vec<_>>(),
             "bindings": plan.bindings.iter().map(|(e, q, k)| json!({
@@ -255,6 +260,15 @@ pub struct QueueSpec {
     /// Milliseconds a message may wait before it is dead-lettered.
     pub message_ttl: Option<u64>,
 }
+
+/// Dead-lettering that keeps a message until the target queue confirmed it
+/// (quorum queues; needs `x-overflow: reject-publish`): an input acked
+/// into the retry queue, or dead-lettered after its delivery limit, must
+/// not be lost on the way.
+const AT_LEAST_ONCE: [(&str, &str); 2] = [
+    ("x-dead-letter-strategy", "at-least-once"),
+    ("x-overflow", "reject-publish"),
+];
 
 impl QueueSpec {
     fn plain(name: &str) -> QueueSpec {
@@ -293,6 +307,11 @@ impl QueueSpec {
                 "x-message-ttl".into(),
                 AMQPValue::LongLongInt(ttl.min(i64::MAX as u64) as i64),
             );
+        }
+        if self.dead_letter_exchange.is_some() {
+            for (k, v) in AT_LEAST_ONCE {
+                t.insert(k.into(), AMQPValue::LongString(LongString::from(v)));
+            }
         }
         t
     }

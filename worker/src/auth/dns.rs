@@ -114,9 +114,14 @@ where
         .build()
 }
 
-/// The shared answer caches, one per record type, as mail-auth uses them.
+/// The shared answer caches, one per record type as mail-auth uses them,
+/// and one TXT cache per protocol (mail-auth caches TXT answers parsed as
+/// the type it asked for; sharing one would let an SPF `include:` of a
+/// DMARC name poison that name's DMARC answer).
 pub struct DnsCaches {
-    txt: Cache<Box<str>, Entry<Txt>>,
+    txt_spf: Cache<Box<str>, Entry<Txt>>,
+    txt_dkim: Cache<Box<str>, Entry<Txt>>,
+    txt_dmarc: Cache<Box<str>, Entry<Txt>>,
     mx: Cache<Box<str>, Entry<RecordSet<MX>>>,
     ipv4: Cache<Box<str>, Entry<RecordSet<Ipv4Addr>>>,
     ipv6: Cache<Box<str>, Entry<RecordSet<Ipv6Addr>>>,
@@ -127,7 +132,9 @@ impl DnsCaches {
     /// Empty caches bounded as configured.
     pub fn new(cfg: &DnsConfig) -> DnsCaches {
         DnsCaches {
-            txt: ttl_cache(cfg),
+            txt_spf: ttl_cache(cfg),
+            txt_dkim: ttl_cache(cfg),
+            txt_dmarc: ttl_cache(cfg),
             mx: ttl_cache(cfg),
             ipv4: ttl_cache(cfg),
             ipv6: ttl_cache(cfg),
@@ -137,12 +144,16 @@ impl DnsCaches {
 
     /// Entries held, all types together (after pending maintenance).
     pub fn len(&self) -> u64 {
-        self.txt.run_pending_tasks();
+        self.txt_spf.run_pending_tasks();
+        self.txt_dkim.run_pending_tasks();
+        self.txt_dmarc.run_pending_tasks();
         self.mx.run_pending_tasks();
         self.ipv4.run_pending_tasks();
         self.ipv6.run_pending_tasks();
         self.ptr.run_pending_tasks();
-        self.txt.entry_count()
+        self.txt_spf.entry_count()
+            + self.txt_dkim.entry_count()
+            + self.txt_dmarc.entry_count()
             + self.mx.entry_count()
             + self.ipv4.entry_count()
             + self.ipv6.entry_count()
@@ -195,12 +206,19 @@ pub struct View<'a, K, V> {
     cache: &'a Cache<K, Entry<V>>,
     lookups: &'a Lookups,
     kind: RecordType,
+    /// What may be stored: TXT views keep only their protocol's records
+    /// (never errors or another type's parse).
+    keep: fn(&V) -> bool,
 }
 
-/// The five views mail-auth's `Parameters` take for one message.
+/// The views mail-auth's `Parameters` take for one message.
 pub struct Views<'a> {
-    /// TXT.
-    pub txt: View<'a, Box<str>, Txt>,
+    /// TXT for SPF (records and `exp=` explanations are not shared).
+    pub txt_spf: View<'a, Box<str>, Txt>,
+    /// TXT for DKIM and ARC keys.
+    pub txt_dkim: View<'a, Box<str>, Txt>,
+    /// TXT for DMARC policies.
+    pub txt_dmarc: View<'a, Box<str>, Txt>,
     /// MX.
     pub mx: View<'a, Box<str>, RecordSet<MX>>,
     /// A.
@@ -214,32 +232,33 @@ pub struct Views<'a> {
 impl DnsCaches {
     /// Views of the shared caches that log into `lookups`.
     pub fn views<'a>(&'a self, lookups: &'a Lookups) -> Views<'a> {
+        fn view<'a, K, V>(
+            cache: &'a Cache<K, Entry<V>>,
+            lookups: &'a Lookups,
+            kind: RecordType,
+            keep: fn(&V) -> bool,
+        ) -> View<'a, K, V> {
+            View {
+                cache,
+                lookups,
+                kind,
+                keep,
+            }
+        }
         Views {
-            txt: View {
-                cache: &self.txt,
-                lookups,
-                kind: RecordType::Txt,
-            },
-            mx: View {
-                cache: &self.mx,
-                lookups,
-                kind: RecordType::Mx,
-            },
-            ipv4: View {
-                cache: &self.ipv4,
-                lookups,
-                kind: RecordType::A,
-            },
-            ipv6: View {
-                cache: &self.ipv6,
-                lookups,
-                kind: RecordType::Aaaa,
-            },
-            ptr: View {
-                cache: &self.ptr,
-                lookups,
-                kind: RecordType::Ptr,
-            },
+            txt_spf: view(&self.txt_spf, lookups, RecordType::Txt, |t| {
+                matches!(t, Txt::Spf(_))
+            }),
+            txt_dkim: view(&self.txt_dkim, lookups, RecordType::Txt, |t| {
+                matches!(t, Txt::DomainKey(_))
+            }),
+            txt_dmarc: view(&self.txt_dmarc, lookups, RecordType::Txt, |t| {
+                matches!(t, Txt::Dmarc(_))
+            }),
+            mx: view(&self.mx, lookups, RecordType::Mx, |_| true),
+            ipv4: view(&self.ipv4, lookups, RecordType::A, |_| true),
+            ipv6: view(&self.ipv6, lookups, RecordType::Aaaa, |_| true),
+            ptr: view(&self.ptr, lookups, RecordType::Ptr, |_| true),
         }
     }
 }
@@ -269,7 +288,9 @@ where
     }
 
     fn insert(&self, key: K, value: V, until: Instant) {
-        self.cache.insert(key, Entry { value, until });
+        if (self.keep)(&value) {
+            self.cache.insert(key, Entry { value, until });
+        }
     }
 }
 
@@ -320,10 +341,13 @@ pub fn reverse_name(ip: IpAddr) -> String {
 /// Asks the resolver again for every name in `asked` (its own cache answers
 /// most) and writes the answers as a [`Zone`]: records, NODATA as a bare
 /// name, NXDOMAIN as absence, failures as `TIMEOUT`.
+/// Names not answered by `deadline` are written as `TIMEOUT`, so a slow
+/// name never costs the others their recording.
 pub async fn record(
     resolver: &MessageAuthenticator,
     asked: &[(RecordType, String)],
     client_ip: IpAddr,
+    deadline: tokio::time::Instant,
 ) -> Zone {
     let mut zone = Zone::new();
     for (kind, name) in asked {
@@ -342,7 +366,12 @@ pub async fn record(
             RecordType::Ptr => WireType::PTR,
             RecordType::Cname => WireType::CNAME,
         };
-        match resolver.resolver().lookup(format!("{name}."), wire).await {
+        let lookup = resolver.resolver().lookup(format!("{name}."), wire);
+        let Ok(answer) = tokio::time::timeout_at(deadline, lookup).await else {
+            zone.add_timeout(name);
+            continue;
+        };
+        match answer {
             Ok(lookup) => {
                 zone.add_name(name);
                 for r in lookup.answers() {

@@ -19,6 +19,7 @@ pub mod dns;
 pub mod zone;
 pub mod zone_server;
 
+use crate::url::org_domain;
 use dns::{DnsCaches, DnsConfig, Lookups};
 use futures_util::FutureExt;
 use mail_auth::common::crypto::Algorithm;
@@ -206,6 +207,11 @@ impl AuthResults {
     /// the domain publishes no DMARC record, an SPF or DKIM pass aligned
     /// with it.
     pub fn from_authenticated(&self) -> bool {
+        // mail-auth leaves the domain empty when it cannot apply DMARC (a
+        // From listing several domains): that authenticates nothing.
+        if self.skipped.is_some() || self.dmarc.domain.is_empty() {
+            return false;
+        }
         match self.dmarc.result {
             AuthResult::Pass => true,
             AuthResult::None => self.dmarc.spf_aligned || self.dmarc.dkim_aligned,
@@ -307,7 +313,11 @@ impl Authenticator {
         let guarded = AssertUnwindSafe(self.run(subject, &lookups)).catch_unwind();
         let results = match tokio::time::timeout(self.deadline, guarded).await {
             Ok(Ok(results)) => results,
-            Ok(Err(_)) => AuthResults::skipped(INTERNAL_ERROR),
+            Ok(Err(_)) => {
+                let mut r = AuthResults::skipped(INTERNAL_ERROR);
+                r.temp_failures.push("internal error".into());
+                r
+            }
             Err(_) => {
                 let mut r = AuthResults::skipped(format!(
                     "authentication took longer than {} ms",
@@ -320,11 +330,8 @@ impl Authenticator {
         let zone = if record {
             let ip = subject.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
             let asked = lookups.asked();
-            Some(
-                tokio::time::timeout(self.deadline, dns::record(&self.resolver, &asked, ip))
-                    .await
-                    .unwrap_or_default(),
-            )
+            let deadline = tokio::time::Instant::now() + self.deadline;
+            Some(dns::record(&self.resolver, &asked, ip, deadline).await)
         } else {
             None
         };
@@ -332,69 +339,127 @@ impl Authenticator {
     }
 
     async fn run(&self, subject: &AuthSubject<'_>, lookups: &Lookups) -> AuthResults {
-        let Some(msg) = AuthenticatedMessage::parse(&subject.message) else {
-            return AuthResults::skipped("headers could not be parsed for authentication");
+        let Some(mut msg) = AuthenticatedMessage::parse(&subject.message) else {
+            let mut r = AuthResults::skipped("headers could not be parsed for authentication");
+            r.temp_failures.push("unparseable headers".into());
+            return r;
         };
         let views = self.caches.views(lookups);
+        // Each protocol has its own TXT cache: a name cached as one record
+        // type (say an SPF `include:` of `_dmarc.bank.example`) must never
+        // answer another protocol's lookup.
         macro_rules! params {
-            ($p:expr) => {
+            ($p:expr, $txt:expr) => {
                 Parameters::new($p)
-                    .with_txt_cache(&views.txt)
+                    .with_txt_cache($txt)
                     .with_mx_cache(&views.mx)
                     .with_ipv4_cache(&views.ipv4)
                     .with_ipv6_cache(&views.ipv6)
                     .with_ptr_cache(&views.ptr)
             };
         }
+        // Each stage has its own share of the deadline, so slow DNS for
+        // signatures an attacker chose cannot starve SPF and DMARC.
+        let stage = self.deadline / 4;
         let mut results = AuthResults::default();
+        let mut temp = Vec::new();
+        let from_org = msg
+            .from
+            .first()
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(_, d)| org_domain(&d.to_ascii_lowercase()).to_string())
+            .unwrap_or_default();
+        let aligned = |d: &str| !from_org.is_empty() && org_domain(d) == from_org;
+        let ignored = msg.dkim_headers.len().saturating_sub(MAX_DKIM_SIGNATURES);
+        msg.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
+        // Whether any signature could authenticate the From at all: only
+        // then can a slow or failed key lookup change DMARC.
+        let aligned_signature = msg
+            .dkim_headers
+            .iter()
+            .any(|h| aligned(&h.header.d.to_ascii_lowercase()));
 
-        let dkim_output = self.resolver.verify_dkim(params!(&msg)).await;
+        let dkim_output = match tokio::time::timeout(
+            stage,
+            self.resolver.verify_dkim(params!(&msg, &views.txt_dkim)),
+        )
+        .await
+        {
+            Ok(out) => out,
+            Err(_) => {
+                if aligned_signature {
+                    temp.push("dkim (deadline)".into());
+                }
+                Vec::new()
+            }
+        };
+        if ignored > 0 {
+            results.dkim.push(DkimCheck {
+                result: AuthResult::PermError,
+                reason: Some(format!(
+                    "{ignored} signatures over the limit of {MAX_DKIM_SIGNATURES} ignored"
+                )),
+                ..DkimCheck::default()
+            });
+        }
         for out in &dkim_output {
             let (result, reason) = dkim_result(out.result());
             let sig = out.signature();
+            let domain = sig.map(|s| s.d.to_ascii_lowercase()).unwrap_or_default();
+            // Only a signature that could authenticate the From matters
+            // when its key lookup fails.
+            if result == AuthResult::TempError && aligned(&domain) {
+                temp.push(format!("dkim ({domain})"));
+            }
             results.dkim.push(DkimCheck {
                 result,
-                domain: sig.map(|s| s.d.to_ascii_lowercase()).unwrap_or_default(),
+                domain,
                 selector: sig.map(|s| s.s.clone()).unwrap_or_default(),
                 reason,
             });
         }
 
-        let arc_output = self.resolver.verify_arc(params!(&msg)).await;
-        results.arc = arc_check(&msg, &arc_output);
+        match tokio::time::timeout(
+            stage,
+            self.resolver.verify_arc(params!(&msg, &views.txt_dkim)),
+        )
+        .await
+        {
+            Ok(out) => results.arc = arc_check(&msg, &out),
+            Err(_) => {
+                results.arc.result = AuthResult::TempError;
+                results.arc.reason = Some("deadline".into());
+            }
+        }
 
         let helo = subject.helo.as_deref().unwrap_or("");
         let mail_from = subject.mail_from.as_deref().unwrap_or("").trim();
-        let spf_output = match subject.ip {
+        let spf_params = match subject.ip {
             Some(ip) if !mail_from.is_empty() => {
                 results.spf.identity = "mailfrom".into();
-                Some(
-                    self.resolver
-                        .verify_spf(params!(SpfParameters::verify_mail_from(
-                            ip,
-                            helo,
-                            &self.host_domain,
-                            mail_from
-                        )))
-                        .await,
-                )
+                Some(SpfParameters::verify_mail_from(
+                    ip,
+                    helo,
+                    &self.host_domain,
+                    mail_from,
+                ))
             }
             Some(ip) if !helo.is_empty() => {
                 results.spf.identity = "helo".into();
-                Some(
-                    self.resolver
-                        .verify_spf(params!(SpfParameters::verify_ehlo(
-                            ip,
-                            helo,
-                            &self.host_domain
-                        )))
-                        .await,
-                )
+                Some(SpfParameters::verify_ehlo(ip, helo, &self.host_domain))
             }
             _ => None,
         };
-        let spf_output = match spf_output {
-            Some(out) => {
+        let spf_output = match spf_params {
+            Some(p) => {
+                let out = tokio::time::timeout(
+                    stage,
+                    self.resolver.verify_spf(params!(p, &views.txt_spf)),
+                )
+                .await;
+                let out = out.unwrap_or_else(|_| {
+                    mail_auth::SpfOutput::new(String::new()).with_result(SpfResult::TempError)
+                });
                 results.spf.result = spf_result(out.result());
                 results.spf.domain = out.domain().to_ascii_lowercase();
                 results.spf.ip = subject.ip;
@@ -402,61 +467,90 @@ impl Authenticator {
             }
             None => mail_auth::SpfOutput::new(String::new()),
         };
+        if results.spf.result == AuthResult::TempError {
+            temp.push(format!("spf ({})", results.spf.domain));
+        }
 
         let mail_from_domain = mail_from
             .rsplit_once('@')
             .map(|(_, d)| d)
             .unwrap_or(helo)
             .to_ascii_lowercase();
-        let dmarc = self
-            .resolver
-            .verify_dmarc(params!(DmarcParameters::new(
-                &msg,
-                &dkim_output,
-                &mail_from_domain,
-                &spf_output
-            )))
-            .await;
-        results.dmarc = DmarcCheck {
-            result: match dmarc.result() {
-                DmarcResult::Pass => AuthResult::Pass,
-                DmarcResult::Fail(_) => AuthResult::Fail,
-                DmarcResult::TempError(_) => AuthResult::TempError,
-                DmarcResult::PermError(_) => AuthResult::PermError,
-                DmarcResult::None => AuthResult::None,
-            },
-            domain: dmarc.domain().to_ascii_lowercase(),
-            policy: match (dmarc.dmarc_record().is_some(), dmarc.policy()) {
-                (false, _) => DmarcPolicy::Absent,
-                (true, mail_auth::dmarc::Policy::Reject) => DmarcPolicy::Reject,
-                (true, mail_auth::dmarc::Policy::Quarantine) => DmarcPolicy::Quarantine,
-                (true, _) => DmarcPolicy::None,
-            },
-            spf_aligned: dmarc.spf_result() == &DmarcResult::Pass,
-            dkim_aligned: dmarc.dkim_result() == &DmarcResult::Pass,
+        let dmarc = tokio::time::timeout(
+            stage,
+            self.resolver.verify_dmarc(params!(
+                DmarcParameters::new(&msg, &dkim_output, &mail_from_domain, &spf_output),
+                &views.txt_dmarc
+            )),
+        )
+        .await;
+        let Ok(dmarc) = dmarc else {
+            results.dmarc.result = AuthResult::TempError;
+            temp.push("dmarc (deadline)".into());
+            results.temp_failures = temp;
+            return results;
         };
-
-        let mut temp = Vec::new();
-        if results.spf.result == AuthResult::TempError {
-            temp.push(format!("spf ({})", results.spf.domain));
+        let policy = match (dmarc.dmarc_record().is_some(), dmarc.policy()) {
+            (false, _) => DmarcPolicy::Absent,
+            (true, mail_auth::dmarc::Policy::Reject) => DmarcPolicy::Reject,
+            (true, mail_auth::dmarc::Policy::Quarantine) => DmarcPolicy::Quarantine,
+            (true, _) => DmarcPolicy::None,
+        };
+        let domain = dmarc.domain().to_ascii_lowercase();
+        let (spf_aligned, dkim_aligned) = if policy == DmarcPolicy::Absent {
+            // Without a record mail-auth does not evaluate alignment; do it
+            // (relaxed, organisational domains) for the no-DMARC rules.
+            let org = org_domain(&domain);
+            (
+                results.spf.result == AuthResult::Pass
+                    && !domain.is_empty()
+                    && org_domain(&results.spf.domain) == org,
+                !domain.is_empty()
+                    && results
+                        .dkim
+                        .iter()
+                        .any(|d| d.result == AuthResult::Pass && org_domain(&d.domain) == org),
+            )
+        } else {
+            (
+                dmarc.spf_result() == &DmarcResult::Pass,
+                dmarc.dkim_result() == &DmarcResult::Pass,
+            )
+        };
+        let mut result = match dmarc.result() {
+            DmarcResult::Pass => AuthResult::Pass,
+            DmarcResult::Fail(_) => AuthResult::Fail,
+            DmarcResult::TempError(_) => AuthResult::TempError,
+            DmarcResult::PermError(_) => AuthResult::PermError,
+            DmarcResult::None => AuthResult::None,
+        };
+        // A fail computed while an aligned DKIM key or an aligned SPF could
+        // not be looked up is not a fail: it is unknown. (Unaligned ones,
+        // which a sender can make slow at will, cannot change DMARC.)
+        let aligned_unknown = (results.spf.result == AuthResult::TempError
+            && aligned(&results.spf.domain))
+            || temp.iter().any(|t| t.starts_with("dkim"));
+        if result == AuthResult::Fail && aligned_unknown {
+            result = AuthResult::TempError;
         }
-        for d in results
-            .dkim
-            .iter()
-            .filter(|d| d.result == AuthResult::TempError)
-        {
-            temp.push(format!("dkim ({})", d.domain));
+        if result == AuthResult::TempError {
+            temp.push(format!("dmarc ({domain})"));
         }
-        if results.arc.result == AuthResult::TempError {
-            temp.push("arc".into());
-        }
-        if results.dmarc.result == AuthResult::TempError {
-            temp.push(format!("dmarc ({})", results.dmarc.domain));
-        }
+        results.dmarc = DmarcCheck {
+            result,
+            domain,
+            policy,
+            spf_aligned,
+            dkim_aligned,
+        };
         results.temp_failures = temp;
         results
     }
 }
+
+/// DKIM signatures verified per message; more are ignored (each costs a
+/// key lookup, and a sender chooses how many to add).
+pub const MAX_DKIM_SIGNATURES: usize = 8;
 
 /// The whole-message deadline: at least one query's full attempts.
 fn deadline(cfg: &DnsConfig) -> Duration {
@@ -477,6 +571,10 @@ fn arc_check(msg: &AuthenticatedMessage<'_>, out: &mail_auth::ArcOutput<'_>) -> 
     } else if result == AuthResult::None || (sets.is_empty() && result == AuthResult::Pass) {
         result = AuthResult::PermError;
         reason = Some("incomplete or malformed ARC set".into());
+    } else if result == AuthResult::Neutral {
+        // mail-auth says "neutral" for some malformed sets; a chain that
+        // does not validate has failed (RFC 8617 cv=fail).
+        result = AuthResult::Fail;
     }
     if result == AuthResult::Pass {
         let sha1 = sets.iter().any(|s| {
@@ -551,7 +649,7 @@ pub async fn check_spf(
         SpfParameters::verify_mail_from(ip, helo, &auth.host_domain, mail_from)
     };
     let params = Parameters::new(spf)
-        .with_txt_cache(&views.txt)
+        .with_txt_cache(&views.txt_spf)
         .with_mx_cache(&views.mx)
         .with_ipv4_cache(&views.ipv4)
         .with_ipv6_cache(&views.ipv6)

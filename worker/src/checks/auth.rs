@@ -42,6 +42,7 @@ pub const RULES: &[RuleSpec] = &[
     rule("AUTH_PASS", Info, 0.0, "the From domain authenticated (DMARC, or aligned SPF/DKIM)"),
     rule("AUTH_TEMPERROR", Info, 0.0, "a DNS failure left authentication unknown: the verdict is incomplete"),
     rule("AUTH_ALLOW_UNAUTHENTICATED", Spoof, 4.0, "the sender is on an allow list but does not authenticate: the entry is ignored"),
+    rule("AUTH_MULTIPLE_AUTHOR_DOMAINS", Spoof, 6.0, "From lists addresses of several domains, which DMARC cannot judge (a way around it)"),
 ];
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
@@ -85,6 +86,20 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
         _ => false,
     };
+
+    let author_domains: std::collections::BTreeSet<String> = ctx
+        .message
+        .from()
+        .into_iter()
+        .filter_map(|m| m.address)
+        .filter_map(|a| address_domain(&a).map(|d| org_domain(&d.to_ascii_lowercase()).to_string()))
+        .collect();
+    if author_domains.len() > 1 {
+        f.add(
+            "AUTH_MULTIPLE_AUTHOR_DOMAINS",
+            author_domains.into_iter().collect::<Vec<_>>().join(", "),
+        );
+    }
 
     if auth.from_authenticated() {
         f.add("AUTH_PASS", pass_evidence(auth));
@@ -183,35 +198,86 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     f.into_vec()
 }
 
-/// A trusted sealer's first ARC-Authentication-Results say the message
-/// authenticated for the From domain before it was forwarded.
+/// Every sealer in the ARC chain is trusted, and the first of them (the one
+/// that received the message before anyone modified it) recorded in its
+/// ARC-Authentication-Results a DMARC pass for this From domain, or a DKIM
+/// pass aligned with it. An untrusted sealer anywhere in the chain could
+/// have written what the later ones vouch for, so it voids the override.
 fn arc_override(ctx: &Context<'_>, auth: &AuthResults) -> Option<String> {
     if auth.arc.result != AuthResult::Pass || auth.dmarc.result != AuthResult::Fail {
         return None;
     }
-    let sealer = auth.arc.sealer.as_deref()?;
     let trusted = &ctx.rules.lists.trusted_arc_sealers;
-    if !trusted.contains(sealer) {
+    if auth.arc.sealers.is_empty() || !auth.arc.sealers.iter().all(|s| trusted.contains(s)) {
         return None;
     }
-    let first = auth.arc.first_results.as_deref()?.to_ascii_lowercase();
-    let from_org = org_domain(&auth.dmarc.domain).to_string();
-    let vouched = first.contains("dmarc=pass")
-        || first.split(';').any(|r| {
-            r.contains("dkim=pass")
-                && r.split_whitespace().any(|t| {
-                    t.strip_prefix("header.d=")
-                        .is_some_and(|d| org_domain(d) == from_org)
-                })
-        });
+    let first = auth.arc.first_results.as_deref()?;
+    let from = auth.dmarc.domain.as_str();
+    let vouched = results_entries(first).any(|(method, result, props)| {
+        result == "pass"
+            && match method.as_str() {
+                "dmarc" => props
+                    .iter()
+                    .any(|(k, v)| k == "header.from" && v.eq_ignore_ascii_case(from)),
+                "dkim" => props
+                    .iter()
+                    .any(|(k, v)| k == "header.d" && org_domain(v) == org_domain(from)),
+                _ => false,
+            }
+    });
     vouched.then(|| {
         format!(
-            "DMARC for {} failed after {} ARC set(s); trusted sealer {sealer} recorded: {}",
-            auth.dmarc.domain,
+            "DMARC for {from} failed after {} ARC set(s) sealed by {}; the first recorded a pass: {}",
             auth.arc.sets,
+            auth.arc.sealers.join(", "),
             first.chars().take(160).collect::<String>()
         )
     })
+}
+
+/// The `method=result prop=value ...` entries of an (ARC-)Authentication-
+/// Results value, with comments removed; the leading `i=` and authserv-id
+/// are skipped.
+fn results_entries(
+    value: &str,
+) -> impl Iterator<Item = (String, String, Vec<(String, String)>)> + '_ {
+    let mut depth = 0usize;
+    let uncommented: String = value
+        .chars()
+        .filter(|c| match c {
+            '(' => {
+                depth += 1;
+                false
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                false
+            }
+            _ => depth == 0,
+        })
+        .collect();
+    uncommented
+        .split(';')
+        .filter_map(|entry| {
+            let mut words = entry.split_whitespace();
+            let (method, result) = words.next()?.split_once('=')?;
+            let props = words
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        v.trim_matches('"').to_ascii_lowercase(),
+                    )
+                })
+                .collect();
+            Some((
+                method.to_ascii_lowercase(),
+                result.to_ascii_lowercase(),
+                props,
+            ))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 fn display(s: &str) -> &str {
@@ -333,11 +399,13 @@ mod tests {
         a.arc.result = AuthResult::Pass;
         a.arc.sets = 1;
         a.arc.sealer = Some("random-forwarder.example".into());
+        a.arc.sealers = vec!["random-forwarder.example".into()];
         a.arc.first_results = Some("i=1; x; dmarc=pass header.from=bank.example".into());
         let v = classify(MSG, "64.0.0.9", &a);
         assert_eq!(v.disposition, crate::Disposition::Spoof);
-        // The same chain sealed by a trusted list is excused.
+        // The same chain sealed by a trusted list is excused ...
         a.arc.sealer = Some("lists.example.org".into());
+        a.arc.sealers = vec!["lists.example.org".into()];
         let v = classify(MSG, "64.0.0.9", &a);
         assert!(
             ids(&v.findings).contains(&"AUTH_ARC_OVERRIDE"),
@@ -345,6 +413,31 @@ mod tests {
             ids(&v.findings)
         );
         assert_ne!(v.disposition, crate::Disposition::Spoof);
+        // ... but not when an untrusted set comes first (it wrote the
+        // "pass" the trusted sealer then carried along) ...
+        a.arc.sealers = vec!["attacker.example".into(), "lists.example.org".into()];
+        let v = classify(MSG, "64.0.0.9", &a);
+        assert_eq!(v.disposition, crate::Disposition::Spoof);
+        // ... nor when the recorded pass is for another domain or only
+        // looks like one.
+        a.arc.sealers = vec!["lists.example.org".into()];
+        a.arc.first_results = Some(
+            "i=1; lists.example.org; spf=pass smtp.mailfrom=dmarc=pass@evil.example; \
+             dmarc=pass header.from=evil.example"
+                .into(),
+        );
+        let v = classify(MSG, "64.0.0.9", &a);
+        assert_eq!(v.disposition, crate::Disposition::Spoof);
+    }
+
+    #[test]
+    fn several_author_domains_cannot_dodge_dmarc() {
+        let raw = "From: ceo@bank.example, x@evil.example\r\nTo: pat@contoso.com\r\nSubject: s\r\n\r\nhi\r\n";
+        let a = AuthResults::default(); // mail-auth skips DMARC: empty domain
+        let v = classify(raw, "64.0.0.9", &a);
+        assert!(ids(&v.findings).contains(&"AUTH_MULTIPLE_AUTHOR_DOMAINS"));
+        assert_eq!(v.disposition, crate::Disposition::Spoof);
+        assert!(!a.from_authenticated());
     }
 
     #[test]
