@@ -146,23 +146,8 @@ fn claims_our_authserv_id(name: &[u8], value: &[u8], authserv_id: &str) -> bool 
         return false;
     }
     let value = String::from_utf8_lossy(value);
-    // Drop comments (nested), then take the first word: the authserv-id.
-    let mut depth = 0usize;
-    let uncommented: String = value
-        .chars()
-        .map(|c| match c {
-            '(' => {
-                depth += 1;
-                ' '
-            }
-            ')' => {
-                depth = depth.saturating_sub(1);
-                ' '
-            }
-            _ if depth > 0 => ' ',
-            c => c,
-        })
-        .collect();
+    // Blank out comments, then take the first word: the authserv-id.
+    let uncommented = crate::auth::without_comments(&value);
     let id = uncommented
         .split(|c: char| c == ';' || c.is_whitespace())
         .find(|w| !w.is_empty())

@@ -233,6 +233,27 @@ pub struct AuthSubject<'a> {
     pub mail_from: Option<String>,
 }
 
+/// `value` with its RFC 5322 comments (nested parentheses) blanked out, as
+/// needed before reading an (ARC-)Authentication-Results value.
+pub fn without_comments(value: &str) -> String {
+    let mut depth = 0usize;
+    value
+        .chars()
+        .map(|c| match c {
+            '(' => {
+                depth += 1;
+                ' '
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                ' '
+            }
+            _ if depth > 0 => ' ',
+            c => c,
+        })
+        .collect()
+}
+
 /// Why authentication was skipped when mail-auth panicked (a bug).
 pub const INTERNAL_ERROR: &str = "internal error in authentication (a bug): results unknown";
 

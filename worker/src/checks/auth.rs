@@ -213,13 +213,15 @@ fn arc_override(ctx: &Context<'_>, auth: &AuthResults) -> Option<String> {
     }
     let first = auth.arc.first_results.as_deref()?;
     let from = auth.dmarc.domain.as_str();
-    let vouched = results_entries(first).any(|(method, result, props)| {
-        result == "pass"
-            && match method.as_str() {
-                "dmarc" => props
+    let vouched = results_entries(first).into_iter().any(|e| {
+        e.result == "pass"
+            && match e.method.as_str() {
+                "dmarc" => e
+                    .props
                     .iter()
                     .any(|(k, v)| k == "header.from" && v.eq_ignore_ascii_case(from)),
-                "dkim" => props
+                "dkim" => e
+                    .props
                     .iter()
                     .any(|(k, v)| k == "header.d" && org_domain(v) == org_domain(from)),
                 _ => false,
@@ -238,24 +240,15 @@ fn arc_override(ctx: &Context<'_>, auth: &AuthResults) -> Option<String> {
 /// The `method=result prop=value ...` entries of an (ARC-)Authentication-
 /// Results value, with comments removed; the leading `i=` and authserv-id
 /// are skipped.
-fn results_entries(
-    value: &str,
-) -> impl Iterator<Item = (String, String, Vec<(String, String)>)> + '_ {
-    let mut depth = 0usize;
-    let uncommented: String = value
-        .chars()
-        .filter(|c| match c {
-            '(' => {
-                depth += 1;
-                false
-            }
-            ')' => {
-                depth = depth.saturating_sub(1);
-                false
-            }
-            _ => depth == 0,
-        })
-        .collect();
+/// One `method=result prop=value ...` entry, lower-cased.
+struct ResultEntry {
+    method: String,
+    result: String,
+    props: Vec<(String, String)>,
+}
+
+fn results_entries(value: &str) -> Vec<ResultEntry> {
+    let uncommented = crate::auth::without_comments(value);
     uncommented
         .split(';')
         .filter_map(|entry| {
@@ -270,14 +263,13 @@ fn results_entries(
                     )
                 })
                 .collect();
-            Some((
-                method.to_ascii_lowercase(),
-                result.to_ascii_lowercase(),
+            Some(ResultEntry {
+                method: method.to_ascii_lowercase(),
+                result: result.to_ascii_lowercase(),
                 props,
-            ))
+            })
         })
-        .collect::<Vec<_>>()
-        .into_iter()
+        .collect()
 }
 
 fn display(s: &str) -> &str {
