@@ -316,6 +316,7 @@ async fn cleanup(url: &str, t: &Topology) {
     let mut queues = t.output_queues();
     queues.push(t.input_queue.clone());
     queues.push(t.dead_letter_queue.clone());
+    queues.push(t.retry_queue.clone());
     for q in queues {
         // Quorum queue deletion can fail right after heavy traffic on 3.10: retry.
         for _ in 0..5 {

@@ -36,6 +36,7 @@ pub const RULES: &[RuleSpec] = &[
     rule("ALLOW_EXEMPT_RECIPIENT", Info, 0.0, "every recipient is exempt: no checks run"),
     rule("ALLOW_ACCEPTABLE_SENDER", Info, 0.0, "acceptable sender: exempt from SPAM, BULK and SPOOF"),
     rule("ALLOW_IP", Info, 0.0, "origin IP on the allow list: exempt from SPAM and BULK"),
+    rule("AUTH_ALLOW_UNAUTHENTICATED", Spoof, 4.0, "the sender is on an allow list but does not authenticate: the entry is ignored"),
     rule("LOOP_ALREADY_STAMPED", Info, 0.0, "stamped by this gateway and sent back by its own MTA: not classified again"),
 ];
 
@@ -117,26 +118,41 @@ impl Engine {
         }
         let msg = ParsedMessage::parse(raw).ok()?;
         let envelope = envelope.cloned().unwrap_or_default();
-        if journal::is_report(&msg) {
-            let report = journal::unwrap(&msg).ok()?;
-            let original = strip_mbox_line(&report.original).to_vec();
-            let inner = self.auth_subject(&original, Some(&report.envelope))?;
-            return Some(AuthSubject {
-                message: Cow::Owned(inner.message.into_owned()),
-                ..inner
-            });
+        if !journal::is_report(&msg) {
+            return Some(self.subject_of(&msg, raw, envelope));
         }
-        let prepared = self.prepare(&msg, envelope);
+        // One level, as classification unwraps one: a report inside a
+        // report is the original as far as both are concerned.
+        let report = journal::unwrap(&msg).ok()?;
+        let original = strip_mbox_line(&report.original);
+        let inner = ParsedMessage::parse(original).ok()?;
+        let subject = self.subject_of(&inner, original, report.envelope.clone());
+        Some(AuthSubject {
+            message: Cow::Owned(original.to_vec()),
+            ip: subject.ip,
+            helo: subject.helo,
+            mail_from: subject.mail_from,
+        })
+    }
+
+    /// The subject of a parsed, non-journal message.
+    fn subject_of<'a>(
+        &self,
+        msg: &ParsedMessage<'_>,
+        raw: &'a [u8],
+        envelope: Envelope,
+    ) -> AuthSubject<'a> {
+        let prepared = self.prepare(msg, envelope);
         let helo = match prepared.origin.hop {
             Some(i) => prepared.hops.get(i).and_then(|h| h.helo.clone()),
             None => prepared.envelope.helo.clone(),
         };
-        Some(AuthSubject {
+        AuthSubject {
             message: Cow::Borrowed(raw),
             ip: prepared.origin.ip,
             helo,
             mail_from: prepared.envelope.mail_from.clone(),
-        })
+        }
     }
 
     /// Runs a single check as `classify` would, for unit tests.

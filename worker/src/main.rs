@@ -634,6 +634,14 @@ fn worker(args: WorkerArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.no_auth
+        && (args.dns.record_dns.is_some() || args.dns.live_dns || !args.dns.dns_servers.is_empty())
+    {
+        bail!("--no-auth turns DNS off; drop --record-dns, --live-dns and --dns-server");
+    }
+    if args.dns.dns.is_some() && args.dns.record_dns.is_some() {
+        bail!("--record-dns records live DNS; it cannot be used with --dns");
+    }
     let dns_cfg = args.dns.config()?;
     let zone = args.dns.load_zone()?;
     let host = engine.rules().policy.gateway.authserv_id.clone();

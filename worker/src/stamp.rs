@@ -56,11 +56,6 @@ pub fn header_lines(verdict: &Verdict, cfg: &StampConfig) -> Vec<String> {
 
 /// Our RFC 8601 `Authentication-Results` header (without line ending).
 pub fn authentication_results(auth: &AuthResults, authserv_id: &str) -> String {
-    let id = if authserv_id.is_empty() {
-        "mailsift"
-    } else {
-        authserv_id
-    };
     let mut items: Vec<String> = Vec::new();
     if let Some(why) = &auth.skipped {
         items.push(format!("none ({})", comment(why)));
@@ -114,7 +109,7 @@ pub fn authentication_results(auth: &AuthResults, authserv_id: &str) -> String {
                     .unwrap_or_default()
             ),
         });
-        let policy = crate::checks::auth::policy_word(auth.dmarc.policy);
+        let policy = auth.dmarc.policy.as_str();
         if auth.dmarc.domain.is_empty() {
             items.push("dmarc=none".into());
         } else {
@@ -125,7 +120,7 @@ pub fn authentication_results(auth: &AuthResults, authserv_id: &str) -> String {
             ));
         }
     }
-    let mut out = format!("Authentication-Results: {}", sanitize(id));
+    let mut out = format!("Authentication-Results: {}", sanitize(authserv_id));
     for item in items {
         out.push_str(";\r\n\t");
         out.push_str(&item);

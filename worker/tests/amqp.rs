@@ -417,20 +417,15 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
         .args(["-TERM", &second.id().to_string()])
         .status();
     let _ = second.wait();
-    let ids: HashSet<String> = outputs
-        .iter()
-        .map(|o| o.text(contract::QUEUE_ID).unwrap_or_default())
-        .collect();
-    let missing: Vec<String> = (0..N)
-        .map(|i| format!("m{i}"))
-        .filter(|id| !ids.contains(id))
-        .take(10)
-        .collect();
+    let common::amqp::Accounting {
+        missing,
+        duplicates,
+    } = common::amqp::account(&outputs, "m", N);
     assert!(missing.is_empty(), "lost inputs, e.g. {missing:?}");
     eprintln!(
         "{N} inputs: {} outputs ({} duplicates), {left} handed to the second worker",
         outputs.len(),
-        outputs.len() - ids.len()
+        duplicates
     );
 }
 

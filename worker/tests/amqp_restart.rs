@@ -6,8 +6,7 @@
 mod common;
 
 use common::amqp::{collect, publish, topology};
-use mailsift::amqp::{contract, Mode, Worker, WorkerConfig};
-use std::collections::HashSet;
+use mailsift::amqp::{Mode, Worker, WorkerConfig};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,15 +53,10 @@ async fn broker_restart_mid_run_loses_nothing() {
     let outputs = collect(&vhost.url(), &t, N, Duration::from_secs(180)).await;
     let _ = stop.send(true);
     handle.await.expect("worker task");
-    let ids: HashSet<String> = outputs
-        .iter()
-        .map(|o| o.text(contract::QUEUE_ID).unwrap_or_default())
-        .collect();
-    let missing: Vec<String> = (0..N)
-        .map(|i| format!("r{i}"))
-        .filter(|id| !ids.contains(id))
-        .take(10)
-        .collect();
+    let common::amqp::Accounting {
+        missing,
+        duplicates,
+    } = common::amqp::account(&outputs, "r", N);
     assert!(
         missing.is_empty(),
         "lost inputs after a broker restart, e.g. {missing:?}"
@@ -74,7 +68,7 @@ async fn broker_restart_mid_run_loses_nothing() {
     eprintln!(
         "{N} inputs, {before} acked before the restart, {} outputs ({} duplicates, allowed: at-least-once), {} connections",
         outputs.len(),
-        outputs.len() - ids.len(),
+        duplicates,
         stats.connections.load(Ordering::Relaxed)
     );
 }

@@ -86,6 +86,9 @@ pub struct Worker {
     auth: Option<Arc<Authenticator>>,
     pool: Arc<rayon::ThreadPool>,
     stats: Arc<Stats>,
+    /// Shared by every message task (built once, not per delivery).
+    topology: Arc<Topology>,
+    record_dns: Option<Arc<PathBuf>>,
 }
 
 /// How a broker session ended.
@@ -97,15 +100,19 @@ enum SessionEnd {
 impl Worker {
     /// A worker classifying on `threads` CPU threads.
     pub fn new(
-        cfg: WorkerConfig,
+        mut cfg: WorkerConfig,
         engine: Arc<Engine>,
         threads: usize,
     ) -> Result<Worker, WorkerError> {
+        // Prefetch 0 means "unlimited" to the broker: memory would be unbounded.
+        cfg.prefetch = cfg.prefetch.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("classify-{i}"))
             .build()?;
         Ok(Worker {
+            topology: Arc::new(cfg.topology.clone()),
+            record_dns: cfg.record_dns.clone().map(Arc::new),
             cfg,
             engine,
             auth: None,
@@ -202,7 +209,15 @@ impl Worker {
                         // The channel broke under a publish or an ack: the
                         // unacked inputs come back after reconnecting.
                         Ok(Err(e)) => return Err(e),
-                        Err(join) => tracing::error!(error = %join, "message task failed"),
+                        // A task that died holds its delivery unacked: start a
+                        // new session so the broker redelivers it.
+                        Err(join) => {
+                            tracing::error!(error = %join, "message task failed; reconnecting");
+                            return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                                lapin::ChannelState::Closed,
+                                "a message task failed",
+                            )));
+                        }
                     }
                 }
             }
@@ -255,10 +270,10 @@ impl Worker {
         Shared {
             engine: self.engine.clone(),
             auth: self.auth.clone(),
-            record_dns: self.cfg.record_dns.clone().map(Arc::new),
+            record_dns: self.record_dns.clone(),
             pool: self.pool.clone(),
             stats: self.stats.clone(),
-            topology: Arc::new(self.cfg.topology.clone()),
+            topology: self.topology.clone(),
             journal_include_body: self.cfg.journal_include_body,
             mode: self.cfg.mode,
         }
@@ -352,7 +367,12 @@ async fn on_pool<T: Send + 'static>(
 ) -> Option<T> {
     let (tx, rx) = oneshot::channel();
     shared.pool.spawn(move || {
-        let _ = tx.send(f());
+        // Planning and stamping read input outside the engine's own guard;
+        // a panic there must cost this message a requeue, not the process
+        // (rayon aborts on an unhandled panic in a spawned task).
+        if let Ok(out) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            let _ = tx.send(out);
+        }
     });
     rx.await.ok()
 }
@@ -391,7 +411,9 @@ async fn classify_input(
             .authenticate_recording(subject, shared.record_dns.is_some())
             .await;
         if let (Some(dir), Some(zone)) = (&shared.record_dns, zone) {
-            write_recording(dir, &g.id, &zone);
+            // File I/O off the async threads, done before the output goes.
+            let (dir, id) = (dir.clone(), g.id.clone());
+            let _ = tokio::task::spawn_blocking(move || write_recording(&dir, &id, &zone)).await;
         }
         auth_results.push(Some(results));
     }

@@ -13,7 +13,7 @@ use mail_auth::hickory_resolver::config::{
 };
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType as WireType};
 use mail_auth::hickory_resolver::system_conf::read_system_conf;
-use mail_auth::{MessageAuthenticator, RecordSet, ResolverCache, Txt, MX};
+use mail_auth::{MessageAuthenticator, Parameters, RecordSet, ResolverCache, Txt, MX};
 use moka::sync::Cache;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
@@ -318,6 +318,34 @@ fn key_text<Q: Hash + ?Sized>(key: &Q) -> String {
         c.0.pop();
     }
     String::from_utf8_lossy(&c.0).into_owned()
+}
+
+/// mail-auth's parameters for one verification, over our views.
+pub type CachedParameters<'a, P> = Parameters<
+    'a,
+    P,
+    View<'a, Box<str>, Txt>,
+    View<'a, Box<str>, RecordSet<MX>>,
+    View<'a, Box<str>, RecordSet<Ipv4Addr>>,
+    View<'a, Box<str>, RecordSet<Ipv6Addr>>,
+    View<'a, IpAddr, RecordSet<Box<str>>>,
+>;
+
+impl<'a> Views<'a> {
+    /// `params` for one mail-auth call, with `txt` (the calling protocol's
+    /// own TXT view) and the shared address, MX and PTR views.
+    pub fn parameters<P>(
+        &'a self,
+        params: P,
+        txt: &'a View<'a, Box<str>, Txt>,
+    ) -> CachedParameters<'a, P> {
+        Parameters::new(params)
+            .with_txt_cache(txt)
+            .with_mx_cache(&self.mx)
+            .with_ipv4_cache(&self.ipv4)
+            .with_ipv6_cache(&self.ipv6)
+            .with_ptr_cache(&self.ptr)
+    }
 }
 
 /// The `in-addr.arpa` / `ip6.arpa` name of an address.

@@ -19,15 +19,14 @@ pub mod dns;
 pub mod zone;
 pub mod zone_server;
 
+use crate::message::address_domain;
 use crate::url::org_domain;
 use dns::{DnsCaches, DnsConfig, Lookups};
 use futures_util::FutureExt;
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{
-    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, SpfResult,
-};
+use mail_auth::{AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfResult};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -103,6 +102,18 @@ pub enum DmarcPolicy {
     Quarantine,
     /// `p=reject`.
     Reject,
+}
+
+impl DmarcPolicy {
+    /// The policy as DMARC writes it (`absent` when there is no record).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DmarcPolicy::Absent => "absent",
+            DmarcPolicy::None => "none",
+            DmarcPolicy::Quarantine => "quarantine",
+            DmarcPolicy::Reject => "reject",
+        }
+    }
 }
 
 /// SPF for the MAIL FROM identity (the HELO identity for the null sender).
@@ -365,30 +376,22 @@ impl Authenticator {
             r.temp_failures.push("unparseable headers".into());
             return r;
         };
-        let views = self.caches.views(lookups);
-        // Each protocol has its own TXT cache: a name cached as one record
+        // Each protocol has its own TXT view: a name cached as one record
         // type (say an SPF `include:` of `_dmarc.bank.example`) must never
         // answer another protocol's lookup.
-        macro_rules! params {
-            ($p:expr, $txt:expr) => {
-                Parameters::new($p)
-                    .with_txt_cache($txt)
-                    .with_mx_cache(&views.mx)
-                    .with_ipv4_cache(&views.ipv4)
-                    .with_ipv6_cache(&views.ipv6)
-                    .with_ptr_cache(&views.ptr)
-            };
-        }
+        let views = self.caches.views(lookups);
         // Each stage has its own share of the deadline, so slow DNS for
         // signatures an attacker chose cannot starve SPF and DMARC.
         let stage = self.deadline / 4;
         let mut results = AuthResults::default();
         let mut temp = Vec::new();
+        // A signature aligned with the From whose key lookup failed.
+        let mut aligned_dkim_unknown = false;
         let from_org = msg
             .from
             .first()
-            .and_then(|a| a.rsplit_once('@'))
-            .map(|(_, d)| org_domain(&d.to_ascii_lowercase()).to_string())
+            .and_then(|a| address_domain(a))
+            .map(|d| org_domain(&d.to_ascii_lowercase()).to_string())
             .unwrap_or_default();
         let aligned = |d: &str| !from_org.is_empty() && org_domain(d) == from_org;
         let ignored = msg.dkim_headers.len().saturating_sub(MAX_DKIM_SIGNATURES);
@@ -402,7 +405,8 @@ impl Authenticator {
 
         let dkim_output = match tokio::time::timeout(
             stage,
-            self.resolver.verify_dkim(params!(&msg, &views.txt_dkim)),
+            self.resolver
+                .verify_dkim(views.parameters(&msg, &views.txt_dkim)),
         )
         .await
         {
@@ -410,6 +414,7 @@ impl Authenticator {
             Err(_) => {
                 if aligned_signature {
                     temp.push("dkim (deadline)".into());
+                    aligned_dkim_unknown = true;
                 }
                 Vec::new()
             }
@@ -431,6 +436,7 @@ impl Authenticator {
             // when its key lookup fails.
             if result == AuthResult::TempError && aligned(&domain) {
                 temp.push(format!("dkim ({domain})"));
+                aligned_dkim_unknown = true;
             }
             results.dkim.push(DkimCheck {
                 result,
@@ -442,7 +448,8 @@ impl Authenticator {
 
         match tokio::time::timeout(
             stage,
-            self.resolver.verify_arc(params!(&msg, &views.txt_dkim)),
+            self.resolver
+                .verify_arc(views.parameters(&msg, &views.txt_dkim)),
         )
         .await
         {
@@ -455,27 +462,16 @@ impl Authenticator {
 
         let helo = subject.helo.as_deref().unwrap_or("");
         let mail_from = subject.mail_from.as_deref().unwrap_or("").trim();
-        let spf_params = match subject.ip {
-            Some(ip) if !mail_from.is_empty() => {
-                results.spf.identity = "mailfrom".into();
-                Some(SpfParameters::verify_mail_from(
-                    ip,
-                    helo,
-                    &self.host_domain,
-                    mail_from,
-                ))
-            }
-            Some(ip) if !helo.is_empty() => {
-                results.spf.identity = "helo".into();
-                Some(SpfParameters::verify_ehlo(ip, helo, &self.host_domain))
-            }
-            _ => None,
-        };
+        let spf_params = subject
+            .ip
+            .and_then(|ip| self.spf_parameters(ip, helo, mail_from));
         let spf_output = match spf_params {
-            Some(p) => {
+            Some((p, identity)) => {
+                results.spf.identity = identity.into();
                 let out = tokio::time::timeout(
                     stage,
-                    self.resolver.verify_spf(params!(p, &views.txt_spf)),
+                    self.resolver
+                        .verify_spf(views.parameters(p, &views.txt_spf)),
                 )
                 .await;
                 let out = out.unwrap_or_else(|_| {
@@ -492,16 +488,14 @@ impl Authenticator {
             temp.push(format!("spf ({})", results.spf.domain));
         }
 
-        let mail_from_domain = mail_from
-            .rsplit_once('@')
-            .map(|(_, d)| d)
+        let mail_from_domain = address_domain(mail_from)
             .unwrap_or(helo)
             .to_ascii_lowercase();
         let dmarc = tokio::time::timeout(
             stage,
-            self.resolver.verify_dmarc(params!(
+            self.resolver.verify_dmarc(views.parameters(
                 DmarcParameters::new(&msg, &dkim_output, &mail_from_domain, &spf_output),
-                &views.txt_dmarc
+                &views.txt_dmarc,
             )),
         )
         .await;
@@ -550,7 +544,7 @@ impl Authenticator {
         // which a sender can make slow at will, cannot change DMARC.)
         let aligned_unknown = (results.spf.result == AuthResult::TempError
             && aligned(&results.spf.domain))
-            || temp.iter().any(|t| t.starts_with("dkim"));
+            || aligned_dkim_unknown;
         if result == AuthResult::Fail && aligned_unknown {
             result = AuthResult::TempError;
         }
@@ -654,6 +648,31 @@ fn dkim_result(r: &DkimResult) -> (AuthResult, Option<String>) {
     }
 }
 
+impl Authenticator {
+    /// The SPF identity to check: MAIL FROM, or HELO for the null sender
+    /// (`None` when there is neither), and its RFC 8601 name.
+    fn spf_parameters<'x>(
+        &'x self,
+        ip: IpAddr,
+        helo: &'x str,
+        mail_from: &'x str,
+    ) -> Option<(SpfParameters<'x>, &'static str)> {
+        if !mail_from.is_empty() {
+            Some((
+                SpfParameters::verify_mail_from(ip, helo, &self.host_domain, mail_from),
+                "mailfrom",
+            ))
+        } else if !helo.is_empty() {
+            Some((
+                SpfParameters::verify_ehlo(ip, helo, &self.host_domain),
+                "helo",
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 /// Runs the SPF check alone for one identity, as the RFC 7208 test suite
 /// does: `mail_from` empty checks the HELO identity.
 pub async fn check_spf(
@@ -662,19 +681,12 @@ pub async fn check_spf(
     helo: &str,
     mail_from: &str,
 ) -> AuthResult {
+    let Some((spf, _)) = auth.spf_parameters(ip, helo, mail_from) else {
+        return AuthResult::None;
+    };
     let lookups = Lookups::default();
     let views = auth.caches.views(&lookups);
-    let spf = if mail_from.is_empty() {
-        SpfParameters::verify_ehlo(ip, helo, &auth.host_domain)
-    } else {
-        SpfParameters::verify_mail_from(ip, helo, &auth.host_domain, mail_from)
-    };
-    let params = Parameters::new(spf)
-        .with_txt_cache(&views.txt_spf)
-        .with_mx_cache(&views.mx)
-        .with_ipv4_cache(&views.ipv4)
-        .with_ipv6_cache(&views.ipv6)
-        .with_ptr_cache(&views.ptr);
+    let params = views.parameters(spf, &views.txt_spf);
     spf_result(auth.resolver.verify_spf(params).await.result())
 }
 

@@ -41,7 +41,6 @@ pub const RULES: &[RuleSpec] = &[
     rule("AUTH_ARC_OVERRIDE", Info, 0.0, "DMARC failed after a trusted forwarder, whose ARC seal records a pass: the failure is excused"),
     rule("AUTH_PASS", Info, 0.0, "the From domain authenticated (DMARC, or aligned SPF/DKIM)"),
     rule("AUTH_TEMPERROR", Info, 0.0, "a DNS failure left authentication unknown: the verdict is incomplete"),
-    rule("AUTH_ALLOW_UNAUTHENTICATED", Spoof, 4.0, "the sender is on an allow list but does not authenticate: the entry is ignored"),
     rule("AUTH_MULTIPLE_AUTHOR_DOMAINS", Spoof, 6.0, "From lists addresses of several domains, which DMARC cannot judge (a way around it)"),
 ];
 
@@ -74,18 +73,9 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         .next()
         .and_then(|m| m.address)
         .and_then(|a| address_domain(&a).map(str::to_ascii_lowercase));
-    let spoof_allowed = match (from_domain.as_deref(), ctx.origin.ip) {
-        (Some(d), Some(ip)) => {
-            ctx.policy.spoof_allowed(d, ip).is_some()
-                || ctx.policy.spoof_allowed(org_domain(d), ip).is_some()
-                || ctx
-                    .rules
-                    .policy
-                    .for_domain(d)
-                    .is_some_and(|p| p.spoof_allowed(org_domain(d), ip).is_some())
-        }
-        _ => false,
-    };
+    let spoof_allowed = from_domain
+        .as_deref()
+        .is_some_and(|d| ctx.spoof_allowed(d).is_some());
 
     let author_domains: std::collections::BTreeSet<String> = ctx
         .message
@@ -302,7 +292,7 @@ fn dmarc_evidence(auth: &AuthResults) -> String {
     format!(
         "DMARC fail for {} (p={}): spf={} for {}, {}",
         auth.dmarc.domain,
-        policy_word(auth.dmarc.policy),
+        auth.dmarc.policy.as_str(),
         auth.spf.result.as_str(),
         display(&auth.spf.domain),
         if dkim.is_empty() {
@@ -327,19 +317,9 @@ fn pass_evidence(auth: &AuthResults) -> String {
         "{} (DMARC {}, p={}): {}",
         auth.dmarc.domain,
         auth.dmarc.result.as_str(),
-        policy_word(auth.dmarc.policy),
+        auth.dmarc.policy.as_str(),
         how.join(", ")
     )
-}
-
-/// The policy as DMARC writes it (`absent` when there is no record).
-pub fn policy_word(p: DmarcPolicy) -> &'static str {
-    match p {
-        DmarcPolicy::Absent => "absent",
-        DmarcPolicy::None => "none",
-        DmarcPolicy::Quarantine => "quarantine",
-        DmarcPolicy::Reject => "reject",
-    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,25 @@ pub struct Context<'a> {
     pub auth: Option<&'a crate::auth::AuthResults>,
 }
 
+impl Context<'_> {
+    /// The spoof allow pair (range) that lets the origin IP send as
+    /// `domain`: listed for the domain or its organisation, under the
+    /// recipient's policy or the claimed domain's own.
+    pub fn spoof_allowed(&self, domain: &str) -> Option<ipnet::IpNet> {
+        let ip = self.origin.ip?;
+        let org = crate::url::org_domain(domain);
+        self.policy
+            .spoof_allowed(domain, ip)
+            .or_else(|| self.policy.spoof_allowed(org, ip))
+            .or_else(|| {
+                self.rules
+                    .policy
+                    .for_domain(domain)
+                    .and_then(|p| p.spoof_allowed(org, ip))
+            })
+    }
+}
+
 /// Collects findings for one check, looking scores up in the rules.
 pub struct Findings<'r> {
     rules: &'r Rules,

@@ -100,21 +100,14 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mail_from_domain = ctx.envelope.mail_from_domain().map(str::to_string);
 
     // Spoof allow pairs suppress this whole check for (domain, range).
-    if let (Some(domain), Some(ip)) = (from_domain.as_deref(), ctx.origin.ip) {
-        let allowed = ctx
-            .policy
-            .spoof_allowed(domain, ip)
-            .or_else(|| ctx.policy.spoof_allowed(org_domain(domain), ip))
-            .or_else(|| {
-                ctx.rules
-                    .policy
-                    .for_domain(domain)
-                    .and_then(|p| p.spoof_allowed(org_domain(domain), ip))
-            });
-        if let Some(net) = allowed {
+    if let Some(domain) = from_domain.as_deref() {
+        if let Some(net) = ctx.spoof_allowed(domain) {
             f.add(
                 "INFO_SPOOF_ALLOWED",
-                format!("{domain} may send from {net} ({ip})"),
+                format!(
+                    "{domain} may send from {net} ({})",
+                    ctx.origin.ip.map(|i| i.to_string()).unwrap_or_default()
+                ),
             );
             return f.into_vec();
         }

@@ -297,6 +297,22 @@ impl PolicySet {
     /// Parses and validates `policy.toml`.
     pub fn parse(path: &Path, src: &str) -> Result<PolicySet, RulesError> {
         let file: PolicyFile = toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
+        // Our Authentication-Results carry it, and forged ones bearing it
+        // are removed: it must be one non-empty token.
+        let id = &file.gateway.authserv_id;
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b';' && b != b'(')
+        {
+            let at = src.find("authserv_id").unwrap_or(0);
+            return Err(RulesError::at(
+                path,
+                src,
+                at,
+                format!("[gateway] authserv_id `{id}` must be one word such as `mx.example.com`"),
+            ));
+        }
         let gateway = Gateway {
             own_ips: IpSet::from_nets(&file.gateway.own_ips),
             authserv_id: file.gateway.authserv_id,
@@ -562,6 +578,18 @@ mod tests {
 
     fn parse(src: &str) -> Result<PolicySet, RulesError> {
         PolicySet::parse(Path::new("policy.toml"), src)
+    }
+
+    #[test]
+    fn authserv_id_must_be_one_word() {
+        for bad in ["\"\"", "\"two words\"", "\"a;b\""] {
+            let err = parse(&format!(
+                "[gateway]\nauthserv_id = {bad}\n\n[default]\nmode = \"mx\"\n"
+            ))
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(err.to_string().contains("authserv_id"), "{err}");
+        }
     }
 
     #[test]

@@ -185,3 +185,29 @@ pub async fn queue_depth(url: &str, queue: &str) -> u32 {
     let _ = conn.close(200, "ok".into()).await;
     q.message_count()
 }
+
+/// How the numbered inputs `<prefix>0..n` came out, by the edge queue id
+/// carried through: up to ten with no output, and how many outputs were
+/// repeats (at-least-once delivery allows them).
+pub struct Accounting {
+    /// Inputs without an output (at most ten listed).
+    pub missing: Vec<String>,
+    /// Outputs beyond one per input.
+    pub duplicates: usize,
+}
+
+/// Accounts for the numbered inputs `<prefix>0..n` in `outputs`.
+pub fn account(outputs: &[Output], prefix: &str, n: usize) -> Accounting {
+    let ids: std::collections::HashSet<String> = outputs
+        .iter()
+        .map(|o| o.text(contract::QUEUE_ID).unwrap_or_default())
+        .collect();
+    Accounting {
+        missing: (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .filter(|id| !ids.contains(id))
+            .take(10)
+            .collect(),
+        duplicates: outputs.len() - ids.len(),
+    }
+}
