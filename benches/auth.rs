@@ -12,22 +12,25 @@
 //!   whose domains publish nothing.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mailsift::auth::dns::DnsConfig;
-use mailsift::auth::zone::Zone;
-use mailsift::auth::{AuthSubject, Authenticator};
-use mailsift::{corpus, Engine, Rules};
+use mailsift_auth::dns::DnsConfig;
+use mailsift_auth::zone::Zone;
+use mailsift_auth::Authenticator;
+use mailsift_core::{Engine, Prepared};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The `.eml` files (or extension-less files) directly or deeper under
+/// `dir`, except names containing `skip`.
 fn load(dir: &str, skip: &str) -> Vec<Vec<u8>> {
-    corpus::messages(vec![root().join(dir)], 64 << 20)
-        .filter(|i| !i.name.contains(skip))
-        .filter_map(|i| i.bytes.ok())
+    mailsift_testkit::files_under(&root().join(dir))
+        .into_iter()
+        .filter(|p| !p.display().to_string().contains(skip))
+        .filter(|p| p.extension().is_none_or(|e| e == "eml"))
+        .filter_map(|p| std::fs::read(p).ok())
         .collect()
 }
 
@@ -49,10 +52,12 @@ fn group(
             "mailsift.bench",
         ))
         .expect("authenticator");
-    let subjects: Vec<AuthSubject<'_>> = msgs
+    let prepared: Vec<Prepared> = msgs
         .iter()
-        .filter_map(|m| engine.auth_subject(m, None))
+        .map(|m| engine.prepare(engine.parse(m.clone()), None))
+        .filter(|p| p.auth_subject().is_some())
         .collect();
+    let subjects: Vec<_> = prepared.iter().filter_map(Prepared::auth_subject).collect();
     // Warm the caches.
     let results = runtime.block_on(async {
         let mut all = Vec::new();
@@ -79,11 +84,12 @@ fn group(
             })
         })
     });
-    g.bench_function("subject_and_authenticate_warm", |b| {
+    g.bench_function("parse_prepare_and_authenticate_warm", |b| {
         b.iter(|| {
             runtime.block_on(async {
                 for m in msgs {
-                    if let Some(s) = engine.auth_subject(m, None) {
+                    let p = engine.prepare(engine.parse(m.clone()), None);
+                    if let Some(s) = p.auth_subject() {
                         black_box(auth.authenticate(&s).await);
                     }
                 }
@@ -99,8 +105,8 @@ fn group(
     });
     g.bench_function("classify_with_auth_results", |b| {
         b.iter(|| {
-            for (m, r) in msgs.iter().zip(&results) {
-                black_box(engine.classify_with_auth(m, None, Some(r)));
+            for (p, r) in prepared.iter().zip(&results) {
+                black_box(p.classify(Some(r)));
             }
         })
     });
@@ -108,7 +114,7 @@ fn group(
 }
 
 fn bench(c: &mut Criterion) {
-    let engine = Engine::new(Arc::new(Rules::load(&root().join("rules")).expect("rules")));
+    let engine = Engine::load(&root().join("rules")).expect("rules");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

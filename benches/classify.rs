@@ -2,21 +2,40 @@
 //! classification, on the public tuning set when it is installed
 //! (`scripts/fetch-public-corpus.sh`) and on the project corpus otherwise.
 //!
-//! `cargo bench --bench classify` (add `-- --quick` for a short run).
+//! `cargo bench -p mailsift-core --bench classify` (add `-- --quick` for a
+//! short run). Depends on the core crate only.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mailsift::checks::{Content, CHECKS};
-use mailsift::corpus;
-use mailsift::message::ParsedMessage;
-use mailsift::{Engine, Envelope, Rules};
+use mailsift_core::checks::CHECKS;
+use mailsift_core::content::Content;
+use mailsift_core::engine::catalogue;
+use mailsift_core::message::ParsedMessage;
+use mailsift_core::rules::Rules;
+use mailsift_core::{Engine, Envelope};
 use rayon::prelude::*;
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every message file under `dir` (the tuning set is plain files), sorted.
+fn read_messages(dir: &Path, out: &mut Vec<Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            read_messages(&p, out);
+        } else if p.extension().is_none_or(|e| e == "eml") {
+            out.extend(std::fs::read(&p).ok());
+        }
+    }
 }
 
 fn messages() -> Vec<Vec<u8>> {
@@ -26,9 +45,8 @@ fn messages() -> Vec<Vec<u8>> {
     } else {
         root().join("corpus")
     };
-    let msgs: Vec<Vec<u8>> = corpus::messages(vec![source.clone()], 64 << 20)
-        .filter_map(|i| i.bytes.ok())
-        .collect();
+    let mut msgs = Vec::new();
+    read_messages(&source, &mut msgs);
     eprintln!(
         "benchmark corpus: {} messages from {}",
         msgs.len(),
@@ -38,7 +56,7 @@ fn messages() -> Vec<Vec<u8>> {
 }
 
 fn engine(parallel_checks_above: Option<usize>) -> Engine {
-    let mut rules = Rules::load(&root().join("rules")).expect("rules");
+    let mut rules = Rules::load(&root().join("rules"), &catalogue()).expect("rules");
     if let Some(n) = parallel_checks_above {
         rules.engine.parallel.checks_in_parallel_above_bytes = n;
     }

@@ -6,14 +6,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailsift::{Engine, Rules};
-use std::sync::{Arc, OnceLock};
+use mailsift_core::Engine;
+use std::sync::OnceLock;
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-        Engine::new(Arc::new(Rules::load(&dir).expect("shipped rules")))
+        Engine::load(&dir).expect("shipped rules")
     })
 }
 
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
     if let Some(f) = verdict.findings.iter().find(|f| f.rule == "ENGINE_INTERNAL_ERROR") {
         panic!("a check panicked: {}", f.evidence);
     }
-    let stamped = mailsift::stamp::stamp(data, &verdict, &engine.rules().engine.stamp);
+    let stamped = mailsift_core::stamp::stamp(data, &verdict, &engine.rules().engine.stamp);
     assert!(stamped.len() >= data.len() / 2);
 });

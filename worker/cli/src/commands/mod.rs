@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod bench_amqp;
+pub mod check;
+pub mod enqueue;
+pub mod replay;
+pub mod rules;
+pub mod topology;
+pub mod worker;

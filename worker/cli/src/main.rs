@@ -1,0 +1,62 @@
+//! The `mailsift` command: one subcommand per file in `commands/`.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod commands;
+mod progress;
+mod service;
+
+#[derive(Parser)]
+#[command(
+    name = "mailsift",
+    version,
+    about = "Email security classification: check and replay stored mail, run the AMQP worker pool"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify one message and show every finding with its evidence.
+    Check(commands::check::CheckArgs),
+    /// Classify a corpus (.eml directories, mbox files, maildirs) and summarise.
+    Replay(commands::replay::ReplayArgs),
+    /// Consume the input queue, classify, publish to delivery/quarantine/verdicts.
+    Worker(commands::worker::WorkerArgs),
+    /// Publish .eml / mbox / maildir messages to the input queue with confirms.
+    Enqueue(commands::enqueue::EnqueueArgs),
+    /// Print the broker topology as a RabbitMQ definitions file.
+    Topology(commands::topology::TopologyCmd),
+    /// Measure end-to-end throughput and latency through the broker.
+    BenchAmqp(commands::bench_amqp::BenchArgs),
+    /// List every rule id with its effective disposition, weight and meaning.
+    Rules(commands::rules::RulesCmd),
+}
+
+fn main() {
+    let result = match Cli::parse().command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Worker(args) => commands::worker::run(args),
+        Command::Enqueue(args) => commands::enqueue::run(args),
+        Command::Topology(args) => commands::topology::run(args),
+        Command::BenchAmqp(args) => commands::bench_amqp::run(args),
+        Command::Rules(args) => commands::rules::run(args),
+    };
+    if let Err(e) = result {
+        // `mailsift replay ... | head` closing the pipe early is not an error.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
+        eprintln!("mailsift: {e:#}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,689 @@
+//! Rule and policy files: loaded from a directory, validated, compiled once.
+//!
+//! A [`Rules`] value is immutable. To change rules, load a new one and swap
+//! the whole `Arc<Rules>`; nothing is patched in place.
+//!
+//! | file | what |
+//! |---|---|
+//! | `engine.toml` | thresholds, stamping, limits, parallelism |
+//! | `scores.toml` | weight/disposition overrides per rule id |
+//! | `policy.toml` | per-domain policy ([`policy`]) |
+//! | `lists.toml` | free-mail, shorteners, hosting, extensions, ratware, ESPs |
+//! | `phrases.toml` | weighted phrase lists ([`phrases`]) |
+//! | `ip.toml` | global allow and block CIDR lists |
+//! | `combos.toml` | combination rules: findings that together mean more ([`combos`]) |
+
+pub mod combos;
+mod error;
+pub mod phrases;
+pub mod policy;
+
+pub use combos::Combo;
+pub use error::RulesError;
+pub use phrases::PhraseList;
+pub use policy::{DnsFailure, DomainPolicy, Mode, PolicySet, SenderList};
+
+use crate::finding::{Disposition, Finding, Rule};
+use crate::ipset::IpSet;
+use aho_corasick::AhoCorasick;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Weight and disposition of one rule id.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Score {
+    /// Where the weight goes.
+    pub disposition: Disposition,
+    /// How much one hit weighs (checks may scale it, e.g. phrase lists).
+    pub weight: f64,
+    /// What the rule means.
+    pub description: String,
+}
+
+/// Stamping settings (`[stamp]` in engine.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StampConfig {
+    /// Header prefix, e.g. `X-Mailsift-`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Also stamp `X-Area1Security-Disposition` for Area 1 transport rules.
+    #[serde(default)]
+    pub area1_compat: bool,
+    /// authserv-id of our `Authentication-Results` (from `policy.toml`'s
+    /// `[gateway]`; filled in at load).
+    #[serde(skip)]
+    pub authserv_id: String,
+}
+
+fn default_prefix() -> String {
+    "X-Mailsift-".into()
+}
+
+/// Size and count limits (`[limits]`): what keeps hostile input bounded.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Larger messages get an error verdict instead of being parsed.
+    pub max_message_bytes: usize,
+    /// Text scanned for phrases and URLs, per message.
+    pub max_text_bytes: usize,
+    /// URLs analysed per message.
+    pub max_urls: usize,
+    /// To + Cc addresses before `HDR_TOO_MANY_RECIPIENTS`.
+    pub max_recipients: usize,
+    /// Date header this far after receipt is "in the future".
+    pub date_future_seconds: i64,
+    /// Date header this far before receipt is "in the past".
+    pub date_past_seconds: i64,
+}
+
+/// `[parallel]`: how one message's checks are split.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelConfig {
+    /// Run one message's checks in parallel only above this size; below it the
+    /// fork/join overhead costs more than it saves (see README, benchmarks).
+    pub checks_in_parallel_above_bytes: usize,
+}
+
+/// `engine.toml`.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Per-disposition thresholds, indexed by [`Disposition::index`].
+    pub thresholds: [f64; 6],
+    /// `spill[from][to]`: share of `from`'s score also counted for `to`.
+    pub spill: [[f64; 6]; 6],
+    /// Stamping.
+    pub stamp: StampConfig,
+    /// Limits.
+    pub limits: Limits,
+    /// Parallelism.
+    pub parallel: ParallelConfig,
+}
+
+/// A set of domain names; a name matches itself and its subdomains.
+#[derive(Clone, Debug, Default)]
+pub struct DomainSet(HashSet<String>);
+
+impl DomainSet {
+    /// The listed domain that `host` is or is under.
+    pub fn matching<'a>(&'a self, host: &str) -> Option<&'a str> {
+        crate::domain::ancestors(host).find_map(|d| self.0.get(d).map(String::as_str))
+    }
+
+    /// True when `host` is a listed domain or under one.
+    pub fn contains(&self, host: &str) -> bool {
+        self.matching(host).is_some()
+    }
+}
+
+/// `lists.toml`, compiled.
+#[derive(Clone, Debug)]
+pub struct Lists {
+    /// Free-mail providers.
+    pub freemail: DomainSet,
+    /// URL shorteners.
+    pub url_shorteners: DomainSet,
+    /// Free web/site hosting often used for phishing pages.
+    pub free_hosting: DomainSet,
+    /// URL domains that are always bad.
+    pub blocked_url_domains: DomainSet,
+    /// Case-insensitive substrings of X-Mailer / User-Agent used by ratware.
+    pub ratware_mailers: AhoCorasick,
+    /// The patterns of `ratware_mailers`, for evidence.
+    pub ratware_patterns: Vec<String>,
+    /// Case-insensitive substrings of X-Mailer that name an email service provider.
+    pub esp_mailers: AhoCorasick,
+    /// Header names that identify an email service provider.
+    pub esp_headers: Vec<String>,
+    /// Executable/script/container extensions.
+    pub dangerous_extensions: HashSet<String>,
+    /// Archive extensions.
+    pub archive_extensions: HashSet<String>,
+    /// Macro-enabled Office extensions.
+    pub macro_extensions: HashSet<String>,
+    /// Extensions of documents and images that attackers put before a dangerous one.
+    pub decoy_extensions: HashSet<String>,
+    /// Body charsets scored `CT_FLAGGED_CHARSET` (set to your users' locales).
+    pub flagged_charsets: HashSet<String>,
+    /// Brands and the organisational domains that may use their names.
+    pub brands: Vec<Brand>,
+    /// Forwarders and mailing lists whose ARC seal we believe: when DMARC
+    /// fails only because they modified the message, their record of the
+    /// original authentication counts.
+    pub trusted_arc_sealers: DomainSet,
+}
+
+/// A brand whose name in a display name is impersonation unless the mail
+/// comes from one of its domains.
+#[derive(Clone, Debug)]
+pub struct Brand {
+    /// Normalised name (lower case, single spaces), e.g. `wells fargo`.
+    pub name: String,
+    /// The name between spaces, for whole-word search in a padded display name.
+    pub padded: String,
+    /// Organisational domains allowed to use the name.
+    pub org_domains: Vec<String>,
+}
+
+/// `ip.toml`, compiled.
+#[derive(Clone, Debug, Default)]
+pub struct IpLists {
+    /// Origin IPs exempt from SPAM and BULK.
+    pub allow: IpSet,
+    /// Origin IPs that are blocked (`IP_BLOCKLISTED`).
+    pub block: IpSet,
+}
+
+/// A protected domain prepared for lookalike comparison.
+#[derive(Clone, Debug)]
+pub struct ProtectedDomain {
+    /// The domain, e.g. `contoso.com`.
+    pub domain: String,
+    /// Its organisational (registrable) domain.
+    pub org: String,
+    /// Its registrable label without the public suffix, e.g. `contoso`.
+    pub label: String,
+    /// Confusable skeleton of `label`.
+    pub skeleton: String,
+}
+
+/// Everything the engine needs, compiled once.
+#[derive(Debug)]
+pub struct Rules {
+    /// Where the rules were loaded from.
+    pub dir: PathBuf,
+    /// engine.toml.
+    pub engine: EngineConfig,
+    /// policy.toml.
+    pub policy: PolicySet,
+    /// lists.toml.
+    pub lists: Lists,
+    /// phrases.toml.
+    pub phrases: Vec<PhraseList>,
+    /// ip.toml.
+    pub ip: IpLists,
+    /// Protected domains for lookalike checks.
+    pub protected: Vec<ProtectedDomain>,
+    /// Combination rules applied by the scoring pass (combos.toml).
+    pub combos: Vec<Combo>,
+    scores: HashMap<String, Score>,
+}
+
+impl Rules {
+    /// The shipped rules directory: `$MAILSIFT_RULES`, else `rules/` in the
+    /// current directory or any parent (so `cargo run` works from the repo),
+    /// else the directory the crate was built from.
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("MAILSIFT_RULES") {
+            return PathBuf::from(dir);
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            for dir in cwd.ancestors() {
+                let candidate = dir.join("rules");
+                if candidate.join("engine.toml").is_file() {
+                    return candidate;
+                }
+            }
+        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
+    }
+
+    /// Loads and compiles every rule file in `dir`. `catalogue` is every
+    /// built-in rule with its default score (the engine's
+    /// [`crate::engine::catalogue`]); ids in the files must be among them
+    /// or defined by the files themselves (phrase lists, combinations).
+    pub fn load(dir: &Path, catalogue: &[Rule]) -> Result<Rules, RulesError> {
+        let engine_path = dir.join("engine.toml");
+        let engine_src = read(&engine_path)?;
+        let engine = parse_engine(&engine_path, &engine_src)?;
+
+        let policy_path = dir.join("policy.toml");
+        let policy = PolicySet::parse(&policy_path, &read(&policy_path)?)?;
+        let mut engine = engine;
+        engine.stamp.authserv_id = policy.gateway.authserv_id.clone();
+
+        let lists_path = dir.join("lists.toml");
+        let lists = parse_lists(&lists_path, &read(&lists_path)?)?;
+
+        let phrases_path = dir.join("phrases.toml");
+        let phrases_src = read(&phrases_path)?;
+        let phrases = phrases::parse(&phrases_path, &phrases_src)?;
+
+        let ip_path = dir.join("ip.toml");
+        let ip = parse_ip(&ip_path, &read(&ip_path)?)?;
+
+        let mut scores: HashMap<String, Score> = catalogue
+            .iter()
+            .map(|spec| {
+                (
+                    spec.id.to_string(),
+                    Score {
+                        disposition: spec.disposition,
+                        weight: spec.weight,
+                        description: spec.description.to_string(),
+                    },
+                )
+            })
+            .collect();
+        for list in &phrases {
+            if scores.contains_key(&list.id) {
+                let at = phrases_src.find(&format!("[{}]", list.id)).unwrap_or(0);
+                return Err(RulesError::at(
+                    &phrases_path,
+                    &phrases_src,
+                    at,
+                    format!("phrase list id `{}` is already a built-in rule id", list.id),
+                ));
+            }
+            scores.insert(
+                list.id.clone(),
+                Score {
+                    disposition: list.disposition,
+                    weight: 1.0,
+                    description: list.description.clone(),
+                },
+            );
+        }
+        let scores_path = dir.join("scores.toml");
+        if scores_path.exists() {
+            apply_score_overrides(&scores_path, &read(&scores_path)?, &mut scores)?;
+        }
+
+        let combos_path = dir.join("combos.toml");
+        let combos = combos::parse(&combos_path, &read(&combos_path)?, &mut scores)?;
+
+        let protected = policy
+            .domains()
+            .map(|p| protected_domain(&p.domain))
+            .collect();
+        Ok(Rules {
+            dir: dir.to_path_buf(),
+            engine,
+            policy,
+            lists,
+            phrases,
+            ip,
+            protected,
+            combos,
+            scores,
+        })
+    }
+
+    /// Weight and disposition of a rule id.
+    pub fn score(&self, id: &str) -> Option<&Score> {
+        self.scores.get(id)
+    }
+
+    /// A finding for a built-in `rule` with its configured weight times
+    /// `factor`. Rules missing from the catalogue the rules were loaded
+    /// with keep their built-in default.
+    pub fn finding(&self, rule: Rule, factor: f64, evidence: impl Into<String>) -> Finding {
+        let (disposition, weight) = match self.score(rule.id) {
+            Some(s) => (s.disposition, s.weight),
+            None => (rule.disposition, rule.weight),
+        };
+        Finding {
+            rule: rule.id.to_string(),
+            disposition,
+            weight: weight * factor,
+            evidence: evidence.into(),
+        }
+    }
+
+    /// A finding for a rule the rule files define (a phrase list or a
+    /// combination), whose id was checked when they were loaded; an
+    /// unknown id weighs nothing rather than taking a message down.
+    pub fn finding_named(&self, id: &str, factor: f64, evidence: impl Into<String>) -> Finding {
+        let (disposition, weight) = self
+            .score(id)
+            .map_or((Disposition::None, 0.0), |s| (s.disposition, s.weight));
+        Finding {
+            rule: id.to_string(),
+            disposition,
+            weight: weight * factor,
+            evidence: evidence.into(),
+        }
+    }
+
+    /// Every rule id with its effective score, sorted by id.
+    pub fn scores(&self) -> BTreeMap<&str, &Score> {
+        self.scores.iter().map(|(k, v)| (k.as_str(), v)).collect()
+    }
+
+    /// The threshold of a disposition.
+    pub fn threshold(&self, d: Disposition) -> f64 {
+        self.engine.thresholds[d.index()]
+    }
+}
+
+/// The registrable label and its skeleton, for lookalike comparison.
+pub fn protected_domain(domain: &str) -> ProtectedDomain {
+    let registrable = psl::domain_str(domain).unwrap_or(domain);
+    let label = registrable
+        .split('.')
+        .next()
+        .unwrap_or(registrable)
+        .to_string();
+    ProtectedDomain {
+        domain: domain.to_string(),
+        org: registrable.to_ascii_lowercase(),
+        skeleton: confusable_skeleton(&label),
+        label,
+    }
+}
+
+/// UTS #39 skeleton plus the common ASCII look-alikes (`rn`→`m`, `0`→`o`,
+/// `1`/`l`→`l`, `vv`→`w`), lower case: equal skeletons look the same.
+pub fn confusable_skeleton(s: &str) -> String {
+    let lower = s.to_lowercase();
+    let sk: String = unicode_security::skeleton(&lower)
+        .collect::<String>()
+        .to_lowercase();
+    sk.replace("rn", "m")
+        .replace("vv", "w")
+        .replace('0', "o")
+        .replace(['1', 'i', '|'], "l")
+        .replace('5', "s")
+        .replace('3', "e")
+        .replace('-', "")
+}
+
+fn read(path: &Path) -> Result<String, RulesError> {
+    std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineFile {
+    thresholds: Spanned<BTreeMap<Disposition, f64>>,
+    #[serde(default)]
+    spill: BTreeMap<Disposition, Spanned<BTreeMap<Disposition, f64>>>,
+    #[serde(default)]
+    stamp: Option<StampConfig>,
+    limits: Limits,
+    parallel: ParallelConfig,
+}
+
+fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
+    let f: EngineFile = toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
+    let at = f.thresholds.span().start;
+    let mut thresholds = [f64::INFINITY; 6];
+    for d in Disposition::ALL {
+        if d == Disposition::None {
+            continue;
+        }
+        match f.thresholds.get_ref().get(&d) {
+            Some(&t) if t > 0.0 && t.is_finite() => thresholds[d.index()] = t,
+            Some(t) => {
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    at,
+                    format!("threshold for {d} must be a positive number, not {t}"),
+                ))
+            }
+            None => {
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    at,
+                    format!("[thresholds] is missing {d}"),
+                ))
+            }
+        }
+    }
+    if f.thresholds.get_ref().contains_key(&Disposition::None) {
+        return Err(RulesError::at(
+            path,
+            src,
+            at,
+            "NONE has no threshold: it is what is left when nothing else reaches one",
+        ));
+    }
+    let mut spill = [[0f64; 6]; 6];
+    for (from, tos) in &f.spill {
+        for (to, share) in tos.get_ref() {
+            if from.index() >= to.index()
+                || *to == Disposition::None
+                || !(0.0..=1.0).contains(share)
+            {
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    tos.span().start,
+                    format!(
+                        "[spill] {from} -> {to} = {share}: spill goes from a disposition to a \
+                         later one in precedence order (not NONE), with a share between 0 and 1"
+                    ),
+                ));
+            }
+            spill[from.index()][to.index()] = *share;
+        }
+    }
+    let stamp = f.stamp.unwrap_or(StampConfig {
+        prefix: default_prefix(),
+        area1_compat: false,
+        authserv_id: String::new(),
+    });
+    if !stamp.prefix.ends_with('-')
+        || !stamp
+            .prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(RulesError::at(
+            path,
+            src,
+            0,
+            format!(
+                "[stamp] prefix `{}` must be letters, digits and dashes ending in `-`, e.g. `X-Mailsift-`",
+                stamp.prefix
+            ),
+        ));
+    }
+    Ok(EngineConfig {
+        thresholds,
+        spill,
+        stamp,
+        limits: f.limits,
+        parallel: f.parallel,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreOverride {
+    weight: Option<f64>,
+    disposition: Option<Disposition>,
+}
+
+fn apply_score_overrides(
+    path: &Path,
+    src: &str,
+    scores: &mut HashMap<String, Score>,
+) -> Result<(), RulesError> {
+    let table: BTreeMap<Spanned<String>, ScoreOverride> =
+        toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
+    for (id, o) in table {
+        let Some(score) = scores.get_mut(id.get_ref()) else {
+            return Err(RulesError::at(
+                path,
+                src,
+                id.span().start,
+                format!(
+                    "unknown rule id `{}`; `mailsift rules` lists the known ids",
+                    id.get_ref()
+                ),
+            ));
+        };
+        if let Some(w) = o.weight {
+            if !w.is_finite() {
+                return Err(RulesError::at(
+                    path,
+                    src,
+                    id.span().start,
+                    "weight must be finite",
+                ));
+            }
+            score.weight = w;
+        }
+        if let Some(d) = o.disposition {
+            score.disposition = d;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListsFile {
+    freemail: Vec<String>,
+    url_shorteners: Vec<String>,
+    free_hosting: Vec<String>,
+    blocked_url_domains: Vec<String>,
+    ratware_mailers: Vec<String>,
+    esp_mailers: Vec<String>,
+    esp_headers: Vec<String>,
+    dangerous_extensions: Vec<String>,
+    archive_extensions: Vec<String>,
+    macro_extensions: Vec<String>,
+    decoy_extensions: Vec<String>,
+    flagged_charsets: Vec<String>,
+    brands: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    trusted_arc_sealers: Vec<String>,
+}
+
+fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
+    let f: ListsFile = toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
+    let domains = |v: Vec<String>| {
+        DomainSet(
+            v.into_iter()
+                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        )
+    };
+    let exts = |v: Vec<String>| -> HashSet<String> {
+        v.into_iter()
+            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+            .collect()
+    };
+    let substrings = |what: &str, patterns: &[String]| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .map_err(|e| {
+                RulesError::at(
+                    path,
+                    src,
+                    src.find(what).unwrap_or(0),
+                    format!("{what}: {e}"),
+                )
+            })
+    };
+    let ratware_mailers = substrings("ratware_mailers", &f.ratware_mailers)?;
+    let esp_mailers = substrings("esp_mailers", &f.esp_mailers)?;
+    Ok(Lists {
+        freemail: domains(f.freemail),
+        url_shorteners: domains(f.url_shorteners),
+        free_hosting: domains(f.free_hosting),
+        blocked_url_domains: domains(f.blocked_url_domains),
+        ratware_mailers,
+        ratware_patterns: f.ratware_mailers,
+        esp_mailers,
+        esp_headers: f.esp_headers,
+        trusted_arc_sealers: domains(f.trusted_arc_sealers),
+        dangerous_extensions: exts(f.dangerous_extensions),
+        archive_extensions: exts(f.archive_extensions),
+        macro_extensions: exts(f.macro_extensions),
+        decoy_extensions: exts(f.decoy_extensions),
+        flagged_charsets: f
+            .flagged_charsets
+            .into_iter()
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect(),
+        brands: f
+            .brands
+            .into_iter()
+            .map(|(name, domains)| {
+                let name = policy::normalize_name(&name);
+                Brand {
+                    padded: format!(" {name} "),
+                    name,
+                    org_domains: domains
+                        .iter()
+                        .map(|d| crate::domain::org_domain(&d.to_ascii_lowercase()).to_string())
+                        .collect(),
+                }
+            })
+            .collect(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IpFile {
+    #[serde(default)]
+    allow: Vec<IpNet>,
+    #[serde(default)]
+    block: Vec<IpNet>,
+}
+
+fn parse_ip(path: &Path, src: &str) -> Result<IpLists, RulesError> {
+    let f: IpFile = toml::from_str(src).map_err(|e| RulesError::toml(path, src, &e))?;
+    Ok(IpLists {
+        allow: IpSet::from_nets(&f.allow),
+        block: IpSet::from_nets(&f.block),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skeletons_catch_ascii_lookalikes() {
+        assert_eq!(
+            confusable_skeleton("c0ntoso"),
+            confusable_skeleton("contoso")
+        );
+        assert_eq!(
+            confusable_skeleton("rnicrosoft"),
+            confusable_skeleton("microsoft")
+        );
+        assert_eq!(
+            confusable_skeleton("соntoso"),
+            confusable_skeleton("contoso")
+        );
+    }
+
+    #[test]
+    fn protected_label() {
+        let p = protected_domain("mail.contoso.co.uk");
+        assert_eq!(p.label, "contoso");
+    }
+
+    #[test]
+    fn domain_set_matches_parents() {
+        let s = DomainSet(["bit.ly".to_string()].into_iter().collect());
+        assert!(s.contains("bit.ly"));
+        assert!(s.contains("x.bit.ly"));
+        assert!(!s.contains("notbit.ly"));
+    }
+
+    #[test]
+    fn shipped_rules_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        let rules =
+            Rules::load(&dir, &crate::engine::catalogue()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(rules.score("HDR_MISSING_DATE").is_some());
+    }
+}

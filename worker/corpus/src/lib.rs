@@ -1,0 +1,17 @@
+//! mailsift-corpus: what an analyst replays and how it is summarised.
+//!
+//! - [`sources`]: `.eml` directories, mbox files and maildirs, read lazily
+//!   one message at a time;
+//! - [`labels`]: `labels.csv`, what each message is expected to be;
+//! - [`report`]: per-message records and the run summary (dispositions,
+//!   routes, rule hits, the confusion matrix against labels).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod labels;
+pub mod report;
+pub mod sources;
+
+pub use labels::{Label, Labels, LabelsError};
+pub use report::{Record, Summary};
+pub use sources::{messages, Item};
