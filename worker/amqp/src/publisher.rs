@@ -39,6 +39,17 @@ pub enum PublishError {
     Broker(#[from] lapin::Error),
 }
 
+impl PublishError {
+    /// A short name for metrics: `nack`, `returned` or `broker`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PublishError::Nacked => "nack",
+            PublishError::Returned { .. } => "returned",
+            PublishError::Broker(_) => "broker",
+        }
+    }
+}
+
 /// A channel in confirm mode. Cheap to clone; clones share the channel.
 #[derive(Clone)]
 pub struct Publisher {

@@ -35,7 +35,7 @@ impl Handler for Relay {
             body,
         };
         match out.send_all(std::slice::from_ref(&output)).await {
-            Ok(()) => Ok(Settle::Ack),
+            Ok(()) => Ok(Settle::Ack { outputs: 1 }),
             Err(PublishError::Broker(e)) => Err(e),
             Err(_) => Ok(Settle::Requeue),
         }

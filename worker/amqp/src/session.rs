@@ -4,6 +4,7 @@
 //! backoff when the broker goes away. Every consumer of the product (the
 //! worker, delivery, the quarantine store) runs on this loop.
 
+use crate::contract;
 use crate::publisher::Publisher;
 use crate::topology::Topology;
 use futures_util::StreamExt;
@@ -13,6 +14,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use mailsift_telemetry::events::{
+    BrokerConnected, BrokerLost, InFlight, InputDone, InputRedelivered, InputRequeued,
+};
+use mailsift_telemetry::Telemetry;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +29,10 @@ use tokio::task::JoinSet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Settle {
     /// Done (its outputs are confirmed): acknowledge it.
-    Ack,
+    Ack {
+        /// How many outputs were confirmed for it.
+        outputs: usize,
+    },
     /// Not done: give it back to the queue (the delivery limit decides when
     /// it is dead-lettered).
     Requeue,
@@ -75,6 +83,7 @@ pub struct Consumer<H> {
     topology: Arc<Topology>,
     handler: Arc<H>,
     stats: Arc<Stats>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// Why a session ended.
@@ -91,6 +100,7 @@ impl<H: Handler> Consumer<H> {
         topology: Arc<Topology>,
         handler: Arc<H>,
         stats: Arc<Stats>,
+        telemetry: Arc<Telemetry>,
     ) -> Self {
         // Prefetch 0 means "unlimited" to the broker: memory would be unbounded.
         cfg.prefetch = cfg.prefetch.max(1);
@@ -99,6 +109,7 @@ impl<H: Handler> Consumer<H> {
             topology,
             handler,
             stats,
+            telemetry,
         }
     }
 
@@ -114,7 +125,11 @@ impl<H: Handler> Consumer<H> {
             match self.session(&mut shutdown).await {
                 Ok(SessionEnd::Shutdown) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "broker session ended; reconnecting");
+                    BrokerLost {
+                        error: &e.to_string(),
+                        retry_in_ms: backoff.as_millis(),
+                    }
+                    .emit(&self.telemetry);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => {}
@@ -151,12 +166,12 @@ impl<H: Handler> Consumer<H> {
             tags.push(tag);
         }
         let mut deliveries = futures_util::stream::select_all(consumers);
-        tracing::info!(
-            broker = %redact(&self.cfg.amqp_url),
-            queues = %self.cfg.queues.join(", "),
-            prefetch = self.cfg.prefetch,
-            "consuming"
-        );
+        BrokerConnected {
+            broker: &redact(&self.cfg.amqp_url),
+            queues: &self.cfg.queues.join(", "),
+            prefetch: self.cfg.prefetch,
+        }
+        .emit(&self.telemetry);
         let mut in_flight: JoinSet<lapin::Result<()>> = JoinSet::new();
         loop {
             tokio::select! {
@@ -180,6 +195,7 @@ impl<H: Handler> Consumer<H> {
                         let _ = input.close(200, "shutdown".into()).await;
                         out.close().await;
                         let _ = conn.close(200, "shutdown".into()).await;
+                        self.telemetry.health.set_broker(false);
                         tracing::info!(acked = self.stats.acked.load(Ordering::Relaxed), "stopped cleanly");
                         return Ok(SessionEnd::Shutdown);
                     }
@@ -221,15 +237,34 @@ impl<H: Handler> Consumer<H> {
         out: &Publisher,
     ) {
         let (handler, stats, out) = (self.handler.clone(), self.stats.clone(), out.clone());
+        let telemetry = self.telemetry.clone();
+        let delivery_limit = self.topology.delivery_limit;
         in_flight.spawn(async move {
+            let t = &*telemetry;
+            let _counted = InFlightGuard::new(t);
             let acker = delivery.acker.clone();
+            let headers = delivery.properties.headers().as_ref();
+            let published_ms = contract::published_at_ms(headers);
+            let deliveries = contract::delivery_count(headers).saturating_add(1);
+            if delivery.redelivered {
+                InputRedelivered.emit(t);
+            }
             match handler.handle(delivery, &out).await? {
-                Settle::Ack => {
+                Settle::Ack { outputs } => {
                     acker.ack(BasicAckOptions::default()).await?;
                     stats.acked.fetch_add(1, Ordering::Relaxed);
+                    InputDone {
+                        outputs,
+                        end_to_end_seconds: published_ms.map(seconds_since),
+                    }
+                    .emit(t);
                 }
                 Settle::Requeue => {
                     stats.requeued.fetch_add(1, Ordering::Relaxed);
+                    InputRequeued {
+                        dead_lettered: deliveries >= delivery_limit,
+                    }
+                    .emit(t);
                     acker
                         .nack(BasicNackOptions {
                             requeue: true,
@@ -241,6 +276,30 @@ impl<H: Handler> Consumer<H> {
             Ok(())
         });
     }
+}
+
+/// Counts an input in flight for as long as it lives.
+struct InFlightGuard<'a>(&'a Telemetry);
+
+impl<'a> InFlightGuard<'a> {
+    fn new(t: &'a Telemetry) -> Self {
+        InFlight(1).emit(t);
+        InFlightGuard(t)
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        InFlight(-1).emit(self.0);
+    }
+}
+
+/// Seconds from a Unix time in milliseconds to now (0 if in the future).
+fn seconds_since(ms: i64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (now - ms).max(0) as f64 / 1000.0
 }
 
 /// The URL without its password, for logs.

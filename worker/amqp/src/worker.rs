@@ -8,18 +8,25 @@
 //! de-duplicate on it.
 
 use crate::outputs::{self, Group};
-use crate::publisher::Publisher;
+use crate::publisher::{Output, PublishError, Publisher};
 use crate::session::{Consumer, Handler, SessionConfig, Settle, Stats};
 use crate::topology::Topology;
+use arc_swap::ArcSwap;
 use lapin::message::Delivery;
 use lapin::types::FieldTable;
 use mailsift_auth::zone::Zone;
 use mailsift_auth::{AuthResults, Authenticator};
-use mailsift_core::{Engine, Prepared};
+use mailsift_core::{Engine, Prepared, Route};
+use mailsift_telemetry::events::{MessageClassified, OutputRefused, RetryScheduled};
+use mailsift_telemetry::Telemetry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
+
+/// The engine in use, swapped whole when the rules are reloaded. Each
+/// message is classified on the engine it started with.
+pub type SharedEngine = Arc<ArcSwap<Engine>>;
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -59,10 +66,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker classifying on `threads` CPU threads.
+    /// A worker classifying on `threads` CPU threads with the engine in
+    /// `engine`, counting into a fresh [`Telemetry`] until given one
+    /// ([`Worker::with_telemetry`]).
     pub fn new(
         cfg: WorkerConfig,
-        engine: Arc<Engine>,
+        engine: SharedEngine,
         threads: usize,
     ) -> Result<Worker, WorkerError> {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -72,6 +81,7 @@ impl Worker {
         let topology = Arc::new(cfg.topology.clone());
         let classifier = Classifier {
             engine,
+            telemetry: Telemetry::new(),
             auth: None,
             pool: Arc::new(pool),
             topology: topology.clone(),
@@ -100,6 +110,12 @@ impl Worker {
         self
     }
 
+    /// Counts into `telemetry` (shared with the HTTP endpoints).
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Worker {
+        Arc::make_mut(&mut self.classifier).telemetry = telemetry;
+        self
+    }
+
     /// The counters.
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
@@ -112,6 +128,7 @@ impl Worker {
             self.topology.clone(),
             self.classifier.clone(),
             self.stats.clone(),
+            self.classifier.telemetry.clone(),
         )
         .run(shutdown)
         .await
@@ -121,7 +138,8 @@ impl Worker {
 /// The classification handler.
 #[derive(Clone)]
 struct Classifier {
-    engine: Arc<Engine>,
+    engine: SharedEngine,
+    telemetry: Arc<Telemetry>,
     auth: Option<Arc<Authenticator>>,
     pool: Arc<rayon::ThreadPool>,
     topology: Arc<Topology>,
@@ -137,15 +155,25 @@ impl Handler for Classifier {
             return Ok(Settle::Requeue);
         };
         match out.send_all(&outputs).await {
-            Ok(()) => Ok(Settle::Ack),
-            Err(crate::PublishError::Broker(e)) => Err(e),
+            Ok(()) => Ok(Settle::Ack {
+                outputs: outputs.len(),
+            }),
+            Err(PublishError::Broker(e)) => Err(e),
             Err(e) => {
-                tracing::warn!(error = %e, "output not confirmed; requeueing the input");
+                OutputRefused {
+                    reason: e.reason(),
+                    error: &e.to_string(),
+                }
+                .emit(&self.telemetry);
                 Ok(Settle::Requeue)
             }
         }
     }
 }
+
+/// An input's groups, each prepared, and the time the parse and planning
+/// took (counted in each group's classification time).
+type Planned = (Vec<(Group, Prepared)>, Duration);
 
 impl Classifier {
     /// Parses the input once and plans its outputs (one per recipient
@@ -153,45 +181,44 @@ impl Classifier {
     /// async side (DNS), then classifies and encodes on the pool. `None`
     /// when a pool task died outside the engine's own guard: the caller
     /// requeues and the delivery limit decides.
-    async fn outputs(
-        &self,
-        body: Vec<u8>,
-        headers: Option<FieldTable>,
-    ) -> Option<Vec<crate::Output>> {
-        let engine = self.engine.clone();
-        let prepare = move || {
+    async fn outputs(&self, body: Vec<u8>, headers: Option<FieldTable>) -> Option<Vec<Output>> {
+        // The rules in use now; a reload does not change this message.
+        let engine = self.engine.load_full();
+        let plan = move || -> Planned {
+            let started = Instant::now();
             let parsed = engine.parse(body);
-            outputs::plan(&parsed, headers, engine.rules())
+            let groups = outputs::plan(&parsed, headers, engine.rules())
                 .into_iter()
                 .map(|group| {
                     let prepared = engine.prepare(parsed.clone(), Some(&group.envelope));
                     (group, prepared)
                 })
-                .collect::<Vec<(Group, Prepared)>>()
+                .collect();
+            (groups, started.elapsed())
         };
+        let this = self.clone();
         let Some(auth) = self.auth.clone() else {
             // No authentication: one trip to the pool.
-            let this = self.clone();
             return self
                 .on_pool(move || {
-                    prepare()
+                    let (groups, planning) = plan();
+                    groups
                         .iter()
-                        .map(|(g, p)| this.encode(g, p, None))
+                        .map(|(g, p)| this.encode(g, p, None, planning))
                         .collect()
                 })
                 .await;
         };
-        let groups = self.on_pool(prepare).await?;
+        let (groups, planning) = self.on_pool(plan).await?;
         let mut results = Vec::with_capacity(groups.len());
         for (group, prepared) in &groups {
             results.push(self.authenticate(&auth, group, prepared).await);
         }
-        let this = self.clone();
         self.on_pool(move || {
             groups
                 .iter()
                 .zip(&results)
-                .map(|((g, p), r)| this.encode(g, p, r.as_ref()))
+                .map(|((g, p), r)| this.encode(g, p, r.as_ref(), planning))
                 .collect()
         })
         .await
@@ -217,14 +244,33 @@ impl Classifier {
         Some(results)
     }
 
-    /// Classifies one group and encodes its output.
+    /// Classifies one group, says so, and encodes its output.
     fn encode(
         &self,
         group: &Group,
         prepared: &Prepared,
         auth: Option<&AuthResults>,
-    ) -> crate::Output {
-        let verdict = prepared.classify(auth);
+        planning: Duration,
+    ) -> Output {
+        let started = Instant::now();
+        let (verdict, checks) = prepared.classify_timed(auth);
+        MessageClassified {
+            id: &group.id,
+            domain: &verdict.policy_domain,
+            disposition: verdict.disposition.as_str(),
+            route: verdict.route.as_str(),
+            score: verdict.score,
+            seconds: (started.elapsed() + planning).as_secs_f64(),
+            checks: &checks,
+        }
+        .emit(&self.telemetry);
+        if verdict.route == Route::Requeue {
+            RetryScheduled {
+                id: &group.id,
+                attempt: group.envelope.retries.saturating_add(2),
+            }
+            .emit(&self.telemetry);
+        }
         outputs::encode(
             &verdict,
             group,

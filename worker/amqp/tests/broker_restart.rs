@@ -28,7 +28,8 @@ async fn broker_restart_mid_run_loses_nothing() {
         max_backoff: Duration::from_millis(500),
         record_dns: None,
     };
-    let worker = Worker::new(cfg, Arc::new(mailsift_testkit::engine().clone()), 2).expect("worker");
+    let engine = Arc::new(mailsift_testkit::engine().clone());
+    let worker = Worker::new(cfg, Arc::new(arc_swap::ArcSwap::from(engine)), 2).expect("worker");
     let stats = worker.stats();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(async move { worker.run(rx).await });

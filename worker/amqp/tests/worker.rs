@@ -37,7 +37,7 @@ fn start(
     tokio::task::JoinHandle<()>,
     Arc<Stats>,
 ) {
-    let worker = Worker::new(cfg, engine, 2).expect("worker");
+    let worker = Worker::new(cfg, Arc::new(arc_swap::ArcSwap::from(engine)), 2).expect("worker");
     let stats = worker.stats();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(async move { worker.run(rx).await });

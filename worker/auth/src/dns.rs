@@ -14,12 +14,14 @@ use mail_auth::hickory_resolver::config::{
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType as WireType};
 use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use mail_auth::{MessageAuthenticator, Parameters, RecordSet, ResolverCache, Txt, MX};
+use mailsift_telemetry::events::DnsLookup;
+use mailsift_telemetry::Telemetry;
 use moka::sync::Cache;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where queries go and how long each may take.
@@ -126,6 +128,8 @@ pub struct DnsCaches {
     ipv4: Cache<Box<str>, Entry<RecordSet<Ipv4Addr>>>,
     ipv6: Cache<Box<str>, Entry<RecordSet<Ipv6Addr>>>,
     ptr: Cache<IpAddr, Entry<RecordSet<Box<str>>>>,
+    /// Where lookups are counted.
+    pub(crate) telemetry: Option<Arc<Telemetry>>,
 }
 
 impl DnsCaches {
@@ -139,6 +143,7 @@ impl DnsCaches {
             ipv4: ttl_cache(cfg),
             ipv6: ttl_cache(cfg),
             ptr: ttl_cache(cfg),
+            telemetry: None,
         }
     }
 
@@ -209,6 +214,7 @@ pub struct View<'a, K, V> {
     /// What may be stored: TXT views keep only their protocol's records
     /// (never errors or another type's parse).
     keep: fn(&V) -> bool,
+    telemetry: Option<&'a Telemetry>,
 }
 
 /// The views mail-auth's `Parameters` take for one message.
@@ -232,9 +238,10 @@ pub struct Views<'a> {
 impl DnsCaches {
     /// Views of the shared caches that log into `lookups`.
     pub fn views<'a>(&'a self, lookups: &'a Lookups) -> Views<'a> {
+        let telemetry = self.telemetry.as_deref();
         fn view<'a, K, V>(
             cache: &'a Cache<K, Entry<V>>,
-            lookups: &'a Lookups,
+            (lookups, telemetry): (&'a Lookups, Option<&'a Telemetry>),
             kind: RecordType,
             keep: fn(&V) -> bool,
         ) -> View<'a, K, V> {
@@ -243,22 +250,24 @@ impl DnsCaches {
                 lookups,
                 kind,
                 keep,
+                telemetry,
             }
         }
+        let to = (lookups, telemetry);
         Views {
-            txt_spf: view(&self.txt_spf, lookups, RecordType::Txt, |t| {
+            txt_spf: view(&self.txt_spf, to, RecordType::Txt, |t| {
                 matches!(t, Txt::Spf(_))
             }),
-            txt_dkim: view(&self.txt_dkim, lookups, RecordType::Txt, |t| {
+            txt_dkim: view(&self.txt_dkim, to, RecordType::Txt, |t| {
                 matches!(t, Txt::DomainKey(_))
             }),
-            txt_dmarc: view(&self.txt_dmarc, lookups, RecordType::Txt, |t| {
+            txt_dmarc: view(&self.txt_dmarc, to, RecordType::Txt, |t| {
                 matches!(t, Txt::Dmarc(_))
             }),
-            mx: view(&self.mx, lookups, RecordType::Mx, |_| true),
-            ipv4: view(&self.ipv4, lookups, RecordType::A, |_| true),
-            ipv6: view(&self.ipv6, lookups, RecordType::Aaaa, |_| true),
-            ptr: view(&self.ptr, lookups, RecordType::Ptr, |_| true),
+            mx: view(&self.mx, to, RecordType::Mx, |_| true),
+            ipv4: view(&self.ipv4, to, RecordType::A, |_| true),
+            ipv6: view(&self.ipv6, to, RecordType::Aaaa, |_| true),
+            ptr: view(&self.ptr, to, RecordType::Ptr, |_| true),
         }
     }
 }
@@ -276,7 +285,15 @@ where
         if self.lookups.is_recording() {
             self.lookups.note(self.kind, key_text(name));
         }
-        self.cache.get(name).map(|e| e.value)
+        let hit = self.cache.get(name).map(|e| e.value);
+        if let Some(t) = self.telemetry {
+            DnsLookup {
+                kind: self.kind.as_str(),
+                cached: hit.is_some(),
+            }
+            .emit(t);
+        }
+        hit
     }
 
     fn remove<Q>(&self, name: &Q) -> Option<V>

@@ -35,6 +35,8 @@ pub use mailsift_core::authres::{
 };
 use mailsift_core::domain::org_domain;
 use mailsift_core::message::address_domain;
+use mailsift_telemetry::events::DnsFailed;
+use mailsift_telemetry::Telemetry;
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -117,6 +119,12 @@ impl Authenticator {
         &self.caches
     }
 
+    /// Counts DNS lookups, cache hits and failures into `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Authenticator {
+        self.caches.telemetry = Some(telemetry);
+        self
+    }
+
     /// Authenticates one message.
     pub async fn authenticate(&self, subject: &AuthSubject<'_>) -> AuthResults {
         self.authenticate_recording(subject, false).await.0
@@ -153,6 +161,19 @@ impl Authenticator {
                 r
             }
         };
+        if let Some(t) = &self.caches.telemetry {
+            for failure in &results.temp_failures {
+                let protocol = failure.split_whitespace().next().unwrap_or("dns");
+                let protocol = match protocol {
+                    "spf" => "spf",
+                    "dkim" => "dkim",
+                    "dmarc" => "dmarc",
+                    "deadline" => "deadline",
+                    _ => "other",
+                };
+                DnsFailed { protocol }.emit(t);
+            }
+        }
         let zone = if record {
             let ip = subject.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
             let asked = lookups.asked();

@@ -68,6 +68,20 @@ pub enum RecordType {
     Cname,
 }
 
+impl RecordType {
+    /// The lower-case type name (`txt`, `a`, ...), for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Txt => "txt",
+            RecordType::A => "a",
+            RecordType::Aaaa => "aaaa",
+            RecordType::Mx => "mx",
+            RecordType::Ptr => "ptr",
+            RecordType::Cname => "cname",
+        }
+    }
+}
+
 /// One resource record's data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {

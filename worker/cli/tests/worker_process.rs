@@ -88,22 +88,28 @@ async fn sigterm_mid_run_then_a_new_worker_loses_nothing() {
     );
 }
 
+/// The definitions files operators import are the worker's topology: the
+/// unprefixed one and each regional overlay's (names prefixed `<region>.`).
 #[test]
 fn shipped_definitions_match_the_worker_topology() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailsift"))
-        .args(["topology", "--vhost", "/"])
-        .current_dir(root())
-        .output()
-        .expect("mailsift topology");
-    assert!(out.status.success());
-    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let shipped: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("k8s/rabbitmq-definitions.json"))
-            .expect("k8s/rabbitmq-definitions.json"),
-    )
-    .expect("JSON");
-    assert_eq!(
-        generated, shipped,
-        "regenerate with `mailsift topology > k8s/rabbitmq-definitions.json`"
-    );
+    for (file, prefix) in [
+        ("k8s/rabbitmq-definitions.json", ""),
+        ("k8s/overlays/us/rabbitmq-definitions.json", "us."),
+        ("k8s/overlays/eu/rabbitmq-definitions.json", "eu."),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailsift"))
+            .args(["topology", "--vhost", "/", "--name-prefix", prefix])
+            .current_dir(root())
+            .output()
+            .expect("mailsift topology");
+        assert!(out.status.success());
+        let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let shipped: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root().join(file)).expect(file))
+                .expect("JSON");
+        assert_eq!(
+            generated, shipped,
+            "regenerate with `mailsift topology --name-prefix '{prefix}' > {file}`"
+        );
+    }
 }

@@ -9,6 +9,7 @@
 pub mod broker;
 pub mod dnsmasq;
 pub mod hostile;
+pub mod http;
 
 use mailsift_core::Engine;
 pub use mailsift_corpus::{Label, Labels};

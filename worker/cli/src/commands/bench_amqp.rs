@@ -164,7 +164,8 @@ async fn consume(
     };
     Ok(match mode {
         Mode::Classify => {
-            let w = Worker::new(cfg, engine.clone(), threads)?;
+            let shared = Arc::new(arc_swap::ArcSwap::from(engine.clone()));
+            let w = Worker::new(cfg, shared, threads)?;
             tokio::spawn(async move { w.run(stop).await })
         }
         Mode::Bare => {
@@ -181,6 +182,7 @@ async fn consume(
                 topology.clone(),
                 Arc::new(Relay::new(topology)),
                 Arc::default(),
+                mailsift_telemetry::Telemetry::new(),
             );
             tokio::spawn(async move { relay.run(stop).await })
         }

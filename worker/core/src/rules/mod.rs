@@ -197,6 +197,9 @@ pub struct ProtectedDomain {
 pub struct Rules {
     /// Where the rules were loaded from.
     pub dir: PathBuf,
+    /// Short content hash of the rule files ([`fingerprint`]): the same
+    /// files give the same version on every pod.
+    pub version: String,
     /// engine.toml.
     pub engine: EngineConfig,
     /// policy.toml.
@@ -238,24 +241,24 @@ impl Rules {
     /// [`crate::engine::catalogue`]); ids in the files must be among them
     /// or defined by the files themselves (phrase lists, combinations).
     pub fn load(dir: &Path, catalogue: &[Rule]) -> Result<Rules, RulesError> {
+        let sources = Sources::read(dir)?;
         let engine_path = dir.join("engine.toml");
-        let engine_src = read(&engine_path)?;
-        let engine = parse_engine(&engine_path, &engine_src)?;
+        let engine = parse_engine(&engine_path, sources.text("engine.toml"))?;
 
         let policy_path = dir.join("policy.toml");
-        let policy = PolicySet::parse(&policy_path, &read(&policy_path)?)?;
+        let policy = PolicySet::parse(&policy_path, sources.text("policy.toml"))?;
         let mut engine = engine;
         engine.stamp.authserv_id = policy.gateway.authserv_id.clone();
 
         let lists_path = dir.join("lists.toml");
-        let lists = parse_lists(&lists_path, &read(&lists_path)?)?;
+        let lists = parse_lists(&lists_path, sources.text("lists.toml"))?;
 
         let phrases_path = dir.join("phrases.toml");
-        let phrases_src = read(&phrases_path)?;
-        let phrases = phrases::parse(&phrases_path, &phrases_src)?;
+        let phrases_src = sources.text("phrases.toml");
+        let phrases = phrases::parse(&phrases_path, phrases_src)?;
 
         let ip_path = dir.join("ip.toml");
-        let ip = parse_ip(&ip_path, &read(&ip_path)?)?;
+        let ip = parse_ip(&ip_path, sources.text("ip.toml"))?;
 
         let mut scores: HashMap<String, Score> = catalogue
             .iter()
@@ -275,7 +278,7 @@ impl Rules {
                 let at = phrases_src.find(&format!("[{}]", list.id)).unwrap_or(0);
                 return Err(RulesError::at(
                     &phrases_path,
-                    &phrases_src,
+                    phrases_src,
                     at,
                     format!("phrase list id `{}` is already a built-in rule id", list.id),
                 ));
@@ -290,12 +293,12 @@ impl Rules {
             );
         }
         let scores_path = dir.join("scores.toml");
-        if scores_path.exists() {
-            apply_score_overrides(&scores_path, &read(&scores_path)?, &mut scores)?;
+        if let Some(src) = sources.optional("scores.toml") {
+            apply_score_overrides(&scores_path, src, &mut scores)?;
         }
 
         let combos_path = dir.join("combos.toml");
-        let combos = combos::parse(&combos_path, &read(&combos_path)?, &mut scores)?;
+        let combos = combos::parse(&combos_path, sources.text("combos.toml"), &mut scores)?;
 
         let protected = policy
             .domains()
@@ -303,6 +306,7 @@ impl Rules {
             .collect();
         Ok(Rules {
             dir: dir.to_path_buf(),
+            version: sources.version,
             engine,
             policy,
             lists,
@@ -393,11 +397,60 @@ pub fn confusable_skeleton(s: &str) -> String {
         .replace('-', "")
 }
 
-fn read(path: &Path) -> Result<String, RulesError> {
-    std::fs::read_to_string(path).map_err(|source| RulesError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+/// The rule files of a directory, and whether each must exist.
+const FILES: &[(&str, bool)] = &[
+    ("engine.toml", true),
+    ("policy.toml", true),
+    ("lists.toml", true),
+    ("phrases.toml", true),
+    ("ip.toml", true),
+    ("scores.toml", false),
+    ("combos.toml", true),
+];
+
+/// The rule files' text, read once, and the version of the set.
+struct Sources {
+    texts: HashMap<&'static str, String>,
+    version: String,
+}
+
+impl Sources {
+    fn read(dir: &Path) -> Result<Sources, RulesError> {
+        use sha2::{Digest, Sha256};
+        let mut texts = HashMap::new();
+        let mut hash = Sha256::new();
+        for &(name, required) in FILES {
+            let path = dir.join(name);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(RulesError::Read { path, source }),
+            };
+            hash.update(name.as_bytes());
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(text.as_bytes());
+            texts.insert(name, text);
+        }
+        let version = hash.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Sources { texts, version })
+    }
+
+    fn text(&self, name: &str) -> &str {
+        self.texts.get(name).map_or("", String::as_str)
+    }
+
+    fn optional(&self, name: &str) -> Option<&str> {
+        self.texts.get(name).map(String::as_str)
+    }
+}
+
+/// The version the rules in `dir` would load as: a short content hash of
+/// the rule files, cheap to compute (a reload watcher polls it).
+pub fn fingerprint(dir: &Path) -> Result<String, RulesError> {
+    Ok(Sources::read(dir)?.version)
 }
 
 #[derive(Deserialize)]
