@@ -31,17 +31,41 @@ if ! broker_up; then
   fi
 fi
 
-# dnsmasq serves a test zone on loopback for the live-DNS tests
-# (worker/tests/live_dns.rs starts it); install Debian's dnsmasq-base (no
-# system service) if it is missing, and fail rather than skip.
-if ! command -v dnsmasq >/dev/null 2>&1; then
-  echo "== installing dnsmasq-base (apt-get)"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  if ! { $SUDO apt-get install -y --no-install-recommends dnsmasq-base >/dev/null 2>&1 ||
-         { $SUDO apt-get update >/dev/null 2>&1 &&
-           $SUDO apt-get install -y --no-install-recommends dnsmasq-base >/dev/null 2>&1; }; }; then
-    echo "error: dnsmasq is needed by the live-DNS tests and could not be installed" >&2
+# Debian packages the tests run against (never skipped when missing):
+# dnsmasq-base (a DNS server for the live-DNS tests), postfix (the MTA in
+# front, installed with no configuration of its own), swaks and its TLS
+# modules (a sending MTA).
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+apt_install() {
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { $SUDO apt-get update >/dev/null 2>&1 &&
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+need=()
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+command -v postfix >/dev/null 2>&1 || need+=(postfix)
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
+if ((${#need[@]})); then
+  echo "== installing ${need[*]} (apt-get)"
+  # Postfix must not configure (or start) a system MTA: the tests run
+  # their own instance.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections 2>/dev/null || true
+  if ! apt_install "${need[@]}"; then
+    echo "error: the tests need ${need[*]} and apt-get could not install them" >&2
+    exit 1
+  fi
+fi
+
+# Python peers for the SMTP tests (aiosmtpd as the next hop, smtplib as the
+# sender) in a virtualenv of their own.
+if ! target/py-venv/bin/python -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "== preparing target/py-venv (aiosmtpd)"
+  mkdir -p target
+  python3 -m venv target/py-venv
+  if ! target/py-venv/bin/pip install -q aiosmtpd; then
+    echo "error: cannot install aiosmtpd from PyPI for the SMTP tests" >&2
     exit 1
   fi
 fi

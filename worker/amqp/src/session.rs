@@ -169,7 +169,7 @@ impl<H: Handler> Consumer<H> {
         BrokerConnected {
             broker: &redact(&self.cfg.amqp_url),
             queues: &self.cfg.queues.join(", "),
-            prefetch: self.cfg.prefetch,
+            prefetch: Some(self.cfg.prefetch),
         }
         .emit(&self.telemetry);
         let mut in_flight: JoinSet<lapin::Result<()>> = JoinSet::new();

@@ -36,6 +36,13 @@ pub struct Topology {
     /// How long a requeued input waits (the policy's
     /// `gateway.requeue_delay_seconds`).
     pub retry_delay_ms: u64,
+    /// Delivery's retry queues are `<prefix><region>`: a message the next
+    /// hop deferred waits there `deliver_retry_delay_ms`, then goes back to
+    /// its region's delivery queue (delivery repeats the wait until its
+    /// backoff is over).
+    pub deliver_delay_prefix: String,
+    /// The wait of one pass through a delivery retry queue.
+    pub deliver_retry_delay_ms: u64,
     /// Deliveries of one input before it is dead-lettered.
     pub delivery_limit: u32,
     /// Regions from the policy file.
@@ -57,6 +64,8 @@ impl Topology {
             deliver_queue_prefix: "mailsift.deliver.".into(),
             retry_queue: "mailsift.retry".into(),
             retry_delay_ms: 60_000,
+            deliver_delay_prefix: "mailsift.deliver.delay.".into(),
+            deliver_retry_delay_ms: 60_000,
             delivery_limit: 5,
             regions,
         }
@@ -75,6 +84,7 @@ impl Topology {
             &mut self.verdicts_queue,
             &mut self.deliver_queue_prefix,
             &mut self.retry_queue,
+            &mut self.deliver_delay_prefix,
         ] {
             *name = format!("{prefix}{name}");
         }
@@ -84,6 +94,11 @@ impl Topology {
     /// The queue a region's deliveries land in.
     pub fn deliver_queue(&self, region: &str) -> String {
         format!("{}{region}", self.deliver_queue_prefix)
+    }
+
+    /// The queue where a region's deferred deliveries wait.
+    pub fn deliver_delay_queue(&self, region: &str) -> String {
+        format!("{}{region}", self.deliver_delay_prefix)
     }
 
     /// Every queue an output can land in: the regions' delivery queues,
@@ -135,6 +150,14 @@ impl Topology {
         ];
         for region in &self.regions {
             let q = self.deliver_queue(region);
+            // Deferred deliveries come back to their region's queue.
+            let delay = self.deliver_delay_queue(region);
+            queues.push(QueueSpec {
+                dead_letter_exchange: Some(String::new()),
+                dead_letter_routing_key: Some(q.clone()),
+                message_ttl: Some(self.deliver_retry_delay_ms),
+                ..QueueSpec::plain(&delay)
+            });
             queues.push(QueueSpec::plain(&q));
             bindings.push((
                 self.deliver_exchange.clone(),

@@ -1,14 +1,18 @@
 //! Flags shared by several subcommands.
 
 use anyhow::{bail, Context as _, Result};
+use arc_swap::ArcSwap;
 use clap::ValueEnum;
 use mailsift_amqp::Topology;
 use mailsift_auth::dns::DnsConfig;
 use mailsift_auth::zone::Zone;
 use mailsift_auth::BlockingAuthenticator;
 use mailsift_core::{Engine, Envelope, Rules};
+use mailsift_ops::Reloader;
+use mailsift_telemetry::Telemetry;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Output format of reports.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -37,6 +41,58 @@ impl RulesArgs {
     pub fn engine(&self) -> Result<Engine> {
         let dir = self.dir();
         Engine::load(&dir).with_context(|| format!("unusable rules in {}", dir.display()))
+    }
+
+    /// The engine shared with a hot reloader of the same directory (which
+    /// has announced the rules loaded).
+    pub fn reloadable(
+        &self,
+        telemetry: &Arc<Telemetry>,
+    ) -> Result<(Arc<ArcSwap<Engine>>, Reloader)> {
+        let shared = Arc::new(ArcSwap::from_pointee(self.engine()?));
+        let reloader = Reloader::new(&self.dir(), shared.clone(), telemetry.clone());
+        reloader.announce();
+        Ok((shared, reloader))
+    }
+}
+
+/// Hot reload of the rules (see README, "Operations").
+#[derive(clap::Args, Clone)]
+pub struct ReloadArgs {
+    /// Also reload the rules every N seconds if they changed (besides
+    /// SIGHUP and watching the directory); 0 turns polling off.
+    #[arg(long, env = "MAILSIFT_RELOAD_POLL_SECONDS", default_value_t = 30)]
+    pub reload_poll_seconds: u64,
+}
+
+impl ReloadArgs {
+    /// The poll interval.
+    pub fn poll(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.reload_poll_seconds)
+    }
+}
+
+/// This machine's name for SMTP (EHLO, greeting, Received, DSNs).
+#[derive(clap::Args, Clone)]
+pub struct HostnameArgs {
+    /// The fully qualified name presented in SMTP (default: the machine's
+    /// hostname). Office 365 and most receivers refuse a HELO that is not
+    /// an FQDN: set it in production.
+    #[arg(long, env = "MAILSIFT_HOSTNAME")]
+    pub hostname: Option<String>,
+}
+
+impl HostnameArgs {
+    /// The name to present, warning when it does not look fully qualified.
+    pub fn hostname(&self) -> String {
+        let name = self
+            .hostname
+            .clone()
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        if !name.contains('.') {
+            tracing::warn!(hostname = %name, "the SMTP hostname is not fully qualified; set --hostname (receivers such as Office 365 refuse such HELO names)");
+        }
+        name
     }
 }
 
@@ -189,6 +245,10 @@ pub struct TopologyArgs {
     /// Deliveries of one input before it is dead-lettered.
     #[arg(long, env = "MAILSIFT_DELIVERY_LIMIT", default_value_t = 5)]
     delivery_limit: u32,
+    /// Seconds a deferred delivery waits per pass through its retry queue
+    /// (a queue argument: change it on new queues only).
+    #[arg(long, env = "MAILSIFT_DELIVER_RETRY_SECONDS", default_value_t = 60)]
+    deliver_retry_seconds: u64,
 }
 
 impl TopologyArgs {
@@ -207,6 +267,7 @@ impl TopologyArgs {
         set(&mut t.dead_letter_exchange, &self.dead_letter_exchange);
         t.delivery_limit = self.delivery_limit;
         t.retry_delay_ms = rules.policy.gateway.requeue_delay.as_millis() as u64;
+        t.deliver_retry_delay_ms = self.deliver_retry_seconds.max(1) * 1000;
         t.prefixed(&self.name_prefix)
     }
 }

@@ -29,6 +29,10 @@ enum Command {
     Worker(commands::worker::WorkerArgs),
     /// Publish .eml / mbox / maildir messages to the input queue with confirms.
     Enqueue(commands::enqueue::EnqueueArgs),
+    /// Accept mail over SMTP for the policy's domains and queue it for the pool.
+    Edge(commands::edge::EdgeArgs),
+    /// Relay delivered mail from the delivery queues to each domain's mail server.
+    Deliver(commands::deliver::DeliverArgs),
     /// Print the broker topology as a RabbitMQ definitions file.
     Topology(commands::topology::TopologyCmd),
     /// Measure end-to-end throughput and latency through the broker.
@@ -43,6 +47,8 @@ fn main() {
         Command::Replay(args) => commands::replay::run(args),
         Command::Worker(args) => commands::worker::run(args),
         Command::Enqueue(args) => commands::enqueue::run(args),
+        Command::Edge(args) => commands::edge::run(args),
+        Command::Deliver(args) => commands::deliver::run(args),
         Command::Topology(args) => commands::topology::run(args),
         Command::BenchAmqp(args) => commands::bench_amqp::run(args),
         Command::Rules(args) => commands::rules::run(args),

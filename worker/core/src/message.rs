@@ -62,6 +62,12 @@ pub fn without_mbox_line(raw: &[u8]) -> &[u8] {
     split_mbox_line(raw).1
 }
 
+/// A Unix time as an RFC 5322 date (`Tue, 12 Mar 2024 10:15:00 +0000`),
+/// for the headers an edge writes.
+pub fn rfc5322_date(unix_seconds: i64) -> String {
+    mail_parser::DateTime::from_timestamp(unix_seconds).to_rfc822()
+}
+
 /// One `Received:` header, top (newest) first.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hop {

@@ -158,21 +158,24 @@ impl InFlight {
 pub struct BrokerConnected<'a> {
     /// The URL without its password.
     pub broker: &'a str,
-    /// Queues consumed.
+    /// Queues consumed, or the queue published to.
     pub queues: &'a str,
-    /// Prefetch.
-    pub prefetch: u16,
+    /// Prefetch when consuming; `None` for a publisher (the SMTP edge).
+    pub prefetch: Option<u16>,
 }
 
 impl BrokerConnected<'_> {
     /// Logs it and marks the process connected.
     pub fn emit(&self, t: &Telemetry) {
-        tracing::info!(
-            broker = self.broker,
-            queues = self.queues,
-            prefetch = self.prefetch,
-            "consuming"
-        );
+        match self.prefetch {
+            Some(prefetch) => tracing::info!(
+                broker = self.broker,
+                queues = self.queues,
+                prefetch,
+                "consuming"
+            ),
+            None => tracing::info!(broker = self.broker, queue = self.queues, "publishing"),
+        }
         t.metrics.broker_connected.set(1);
         t.health.set_broker(true);
     }
@@ -315,6 +318,173 @@ impl ShuttingDown<'_> {
     pub fn emit(&self, t: &Telemetry) {
         tracing::info!(reason = self.reason, "shutting down");
         t.health.set_stopping();
+    }
+}
+
+/// An SMTP connection was accepted or refused at connect.
+pub struct SmtpConnection<'a> {
+    /// The peer.
+    pub peer: &'a str,
+    /// Refused, and why.
+    pub refused: Option<&'a str>,
+}
+
+impl SmtpConnection<'_> {
+    /// Logs a refusal and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        let name = match self.refused {
+            Some(why) => {
+                tracing::info!(peer = self.peer, reason = why, "SMTP connection refused");
+                "refused"
+            }
+            None => "accepted",
+        };
+        t.metrics
+            .smtp_connections
+            .get_or_create(&Name { name })
+            .inc();
+    }
+}
+
+/// An SMTP session opened (+1) or ended (-1).
+pub struct SmtpSession(pub i64);
+
+impl SmtpSession {
+    /// Moves the gauge.
+    pub fn emit(&self, t: &Telemetry) {
+        t.metrics.smtp_sessions.inc_by(self.0);
+    }
+}
+
+/// The edge refused a command (relaying, lockdown, size, loop, ...).
+pub struct SmtpRefused<'a> {
+    /// The peer.
+    pub peer: &'a str,
+    /// Short reason (`relay_denied`, `lockdown`, `too_big`, ...).
+    pub reason: &'static str,
+    /// The reply sent.
+    pub reply: &'a str,
+}
+
+impl SmtpRefused<'_> {
+    /// Logs and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        tracing::info!(
+            peer = self.peer,
+            reason = self.reason,
+            reply = self.reply,
+            "SMTP refused"
+        );
+        t.metrics
+            .smtp_refusals
+            .get_or_create(&Name { name: self.reason })
+            .inc();
+    }
+}
+
+/// A message reached the end of data at the edge.
+pub struct SmtpMessage<'a> {
+    /// The edge's queue id.
+    pub queue_id: &'a str,
+    /// The peer.
+    pub peer: &'a str,
+    /// Size in bytes.
+    pub bytes: usize,
+    /// Recipients.
+    pub recipients: usize,
+    /// `queued` (250 after the broker's confirm), `tempfail` (451) or
+    /// `refused` (5xx).
+    pub outcome: &'static str,
+    /// End of data to the broker's answer.
+    pub seconds: f64,
+}
+
+impl SmtpMessage<'_> {
+    /// Logs and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        tracing::info!(
+            queue_id = self.queue_id,
+            peer = self.peer,
+            bytes = self.bytes,
+            recipients = self.recipients,
+            outcome = self.outcome,
+            latency_ms = self.seconds * 1000.0,
+            "SMTP message"
+        );
+        let m = &t.metrics;
+        m.smtp_messages
+            .get_or_create(&Name { name: self.outcome })
+            .inc();
+        if self.outcome == "queued" {
+            m.smtp_queue_seconds.observe(self.seconds);
+        }
+    }
+}
+
+/// Delivery of one message (or what was left of it) to its next hop.
+pub struct Delivered<'a> {
+    /// The stable id.
+    pub id: &'a str,
+    /// Where to.
+    pub next_hop: &'a str,
+    /// Recipients accepted.
+    pub delivered: usize,
+    /// Recipients to try again later.
+    pub deferred: usize,
+    /// Recipients refused for good (a DSN goes to the sender).
+    pub bounced: usize,
+    /// Recipients given up on without a DSN (dead-lettered).
+    pub dead_lettered: usize,
+    /// The transaction's time.
+    pub seconds: f64,
+    /// The last reply or error, when not all were delivered.
+    pub detail: &'a str,
+}
+
+impl Delivered<'_> {
+    /// Logs and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        tracing::info!(
+            id = self.id,
+            next_hop = self.next_hop,
+            delivered = self.delivered,
+            deferred = self.deferred,
+            bounced = self.bounced,
+            dead_lettered = self.dead_lettered,
+            latency_ms = self.seconds * 1000.0,
+            detail = self.detail,
+            "delivery"
+        );
+        let m = &t.metrics;
+        for (name, n) in [
+            ("delivered", self.delivered),
+            ("deferred", self.deferred),
+            ("bounced", self.bounced),
+            ("dead_lettered", self.dead_lettered),
+        ] {
+            if n > 0 {
+                m.deliveries.get_or_create(&Name { name }).inc_by(n as u64);
+            }
+        }
+        m.delivery_seconds.observe(self.seconds);
+    }
+}
+
+/// A message already delivered arrived again (at-least-once upstream) and
+/// was not sent twice.
+pub struct DuplicateSkipped<'a> {
+    /// The stable id.
+    pub id: &'a str,
+}
+
+impl DuplicateSkipped<'_> {
+    /// Logs and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        tracing::info!(id = self.id, "already delivered: skipped");
+        t.metrics
+            .deliveries
+            .get_or_create(&Name { name: "duplicate" })
+            .inc();
     }
 }
 

@@ -94,6 +94,22 @@ pub struct Metrics {
     pub rules_last_reload: Gauge,
     /// `mailsift_rules_last_reload_success`: 1 if the last reload worked.
     pub rules_last_reload_success: Gauge,
+    /// `mailsift_smtp_sessions`: SMTP sessions open at the edge.
+    pub smtp_sessions: Gauge,
+    /// `mailsift_smtp_connections_total{name=accepted|refused}`.
+    pub smtp_connections: Family<Name, Counter>,
+    /// `mailsift_smtp_messages_total{name=queued|tempfail|refused}`: end of
+    /// data at the edge.
+    pub smtp_messages: Family<Name, Counter>,
+    /// `mailsift_smtp_refusals_total{name}`: refusals by reason.
+    pub smtp_refusals: Family<Name, Counter>,
+    /// `mailsift_smtp_queue_seconds`: end of data to the broker's confirm.
+    pub smtp_queue_seconds: Histogram,
+    /// `mailsift_deliveries_total{name}`: recipients delivered, deferred,
+    /// bounced, dead-lettered; messages skipped as duplicates.
+    pub deliveries: Family<Name, Counter>,
+    /// `mailsift_delivery_seconds`: one SMTP transaction to the next hop.
+    pub delivery_seconds: Histogram,
 }
 
 impl Metrics {
@@ -119,6 +135,13 @@ impl Metrics {
             rules_reloads: Family::default(),
             rules_last_reload: Gauge::default(),
             rules_last_reload_success: Gauge::default(),
+            smtp_sessions: Gauge::default(),
+            smtp_connections: Family::default(),
+            smtp_messages: Family::default(),
+            smtp_refusals: Family::default(),
+            smtp_queue_seconds: seconds(1e-4),
+            deliveries: Family::default(),
+            delivery_seconds: seconds(1e-3),
         };
         r.register(
             "messages",
@@ -214,6 +237,39 @@ impl Metrics {
             "rules_last_reload_success",
             "1 if the last rules (re)load worked",
             m.rules_last_reload_success.clone(),
+        );
+        r.register(
+            "smtp_sessions",
+            "SMTP sessions open at the edge",
+            m.smtp_sessions.clone(),
+        );
+        r.register(
+            "smtp_connections",
+            "SMTP connections accepted or refused at connect",
+            m.smtp_connections.clone(),
+        );
+        r.register(
+            "smtp_messages",
+            "Messages at the edge's end of data: queued, tempfail (451), refused",
+            m.smtp_messages.clone(),
+        );
+        r.register(
+            "smtp_refusals",
+            "SMTP refusals by reason",
+            m.smtp_refusals.clone(),
+        );
+        r.register_with_unit(
+            "smtp_queue",
+            "End of data to the broker's confirm",
+            Unit::Seconds,
+            m.smtp_queue_seconds.clone(),
+        );
+        r.register("deliveries", "Delivery outcomes: recipients delivered, deferred, bounced, dead-lettered; duplicates skipped", m.deliveries.clone());
+        r.register_with_unit(
+            "delivery",
+            "One SMTP transaction to the next hop",
+            Unit::Seconds,
+            m.delivery_seconds.clone(),
         );
         m
     }

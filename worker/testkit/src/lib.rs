@@ -10,6 +10,8 @@ pub mod broker;
 pub mod dnsmasq;
 pub mod hostile;
 pub mod http;
+pub mod postfix;
+pub mod smtp;
 
 use mailsift_core::Engine;
 pub use mailsift_corpus::{Label, Labels};

@@ -2,6 +2,8 @@
 
 pub mod bench_amqp;
 pub mod check;
+pub mod deliver;
+pub mod edge;
 pub mod enqueue;
 pub mod replay;
 pub mod rules;

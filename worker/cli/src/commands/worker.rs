@@ -1,12 +1,10 @@
 //! `mailsift worker`: the RabbitMQ worker pool member.
 
-use crate::args::{BrokerArgs, DnsArgs, RulesArgs, TopologyArgs};
+use crate::args::{BrokerArgs, DnsArgs, ReloadArgs, RulesArgs, TopologyArgs};
 use crate::service::{self, ServiceArgs};
 use anyhow::{bail, Context as _, Result};
-use arc_swap::ArcSwap;
 use mailsift_amqp::{Worker, WorkerConfig};
 use mailsift_auth::Authenticator;
-use mailsift_ops::Reloader;
 use mailsift_telemetry::Telemetry;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +18,8 @@ pub struct WorkerArgs {
     service: ServiceArgs,
     #[command(flatten)]
     rules: RulesArgs,
-    /// Also reload the rules every N seconds if they changed (besides
-    /// SIGHUP and watching the directory); 0 turns polling off.
-    #[arg(long, env = "MAILSIFT_RELOAD_POLL_SECONDS", default_value_t = 30)]
-    reload_poll_seconds: u64,
+    #[command(flatten)]
+    reload: ReloadArgs,
     #[command(flatten)]
     names: TopologyArgs,
     /// Unacknowledged deliveries in flight (backpressure; memory ≈ prefetch × message size).
@@ -47,8 +43,9 @@ pub struct WorkerArgs {
 
 pub fn run(args: WorkerArgs) -> Result<()> {
     args.service.init_logging();
-    let engine = Arc::new(args.rules.engine()?);
     let telemetry = Telemetry::new();
+    let (shared, reloader) = args.rules.reloadable(&telemetry)?;
+    let engine = shared.load_full();
     let cfg = WorkerConfig {
         amqp_url: args.broker.amqp_url,
         topology: args.names.topology(engine.rules()),
@@ -76,9 +73,6 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let dns_cfg = args.dns.config()?;
     let zone = args.dns.load_zone()?;
     let host = engine.rules().policy.gateway.authserv_id.clone();
-    let shared = Arc::new(ArcSwap::from(engine));
-    let reloader = Reloader::new(&args.rules.dir(), shared.clone(), telemetry.clone());
-    reloader.announce();
     let mut worker = Worker::new(cfg, shared, threads)?.with_telemetry(telemetry.clone());
     let runtime = service::runtime()?;
     if !args.no_auth {
@@ -90,7 +84,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         })?;
         worker = worker.with_authenticator(Arc::new(auth.with_telemetry(telemetry.clone())));
     }
-    let poll = Duration::from_secs(args.reload_poll_seconds);
+    let poll = args.reload.poll();
     runtime.block_on(async {
         let http = args.service.serve(&telemetry).await?;
         let shutdown = service::shutdown_on_signal(telemetry.clone());

@@ -21,7 +21,7 @@ pub mod policy;
 pub use combos::Combo;
 pub use error::RulesError;
 pub use phrases::PhraseList;
-pub use policy::{DnsFailure, DomainPolicy, Mode, PolicySet, SenderList};
+pub use policy::{DeliveryTls, DnsFailure, DomainPolicy, Mode, PolicySet, SenderList};
 
 use crate::finding::{Disposition, Finding, Rule};
 use crate::ipset::IpSet;

@@ -39,6 +39,21 @@ impl DnsFailure {
     }
 }
 
+/// How delivery uses TLS towards a domain's next hop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryTls {
+    /// STARTTLS whenever the next hop offers it, any certificate (what
+    /// mail servers do between each other); plain text otherwise.
+    #[default]
+    Opportunistic,
+    /// STARTTLS or no delivery (any certificate): a next hop that does not
+    /// offer it is a temporary failure.
+    Required,
+    /// STARTTLS with a certificate valid for the next hop's name.
+    Verify,
+}
+
 /// How a domain's mail reaches us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,8 +194,13 @@ pub struct DomainPolicy {
     pub outbound_relays: IpSet,
     /// Dispositions this domain quarantines.
     pub quarantine: Vec<Disposition>,
-    /// Where delivered mail goes (next hop), if configured.
+    /// Where delivered mail goes (next hop, `host` or `host:port`), if configured.
     pub delivery_target: Option<String>,
+    /// TLS towards the next hop.
+    pub delivery_tls: DeliveryTls,
+    /// The inbound connector lockdown: when not empty, the SMTP edge
+    /// accepts mail for this domain only from these ranges.
+    pub accept_from: IpSet,
     /// Delivery region (`us`, `eu`, ...): picks the delivery queue.
     pub region: String,
     /// VIP display names, normalised (lower case, single spaces).
@@ -460,6 +480,8 @@ fn compile_domain(
         outbound_relays: IpSet::from_nets(&f.outbound_relays),
         quarantine,
         delivery_target: f.delivery_target.clone(),
+        delivery_tls: f.delivery_tls,
+        accept_from: IpSet::from_nets(&f.accept_from),
         region: f.region.to_ascii_lowercase(),
         vip_names: f.vip_names.iter().map(|n| normalize_name(n)).collect(),
         trusted_senders: SenderList::parse(path, src, &f.trusted_senders, "trusted_senders")?,
@@ -552,6 +574,10 @@ struct DomainFile {
     region: String,
     #[serde(default)]
     delivery_target: Option<String>,
+    #[serde(default)]
+    delivery_tls: DeliveryTls,
+    #[serde(default)]
+    accept_from: Vec<IpNet>,
     #[serde(default)]
     trusted_relays: Vec<IpNet>,
     #[serde(default)]
