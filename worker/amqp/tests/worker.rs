@@ -401,3 +401,73 @@ async fn recipients_of_two_domains_get_one_output_each_in_their_region() {
         "one input, acked once both outputs were confirmed"
     );
 }
+
+/// The industry's test strings through the whole worker, as an
+/// administrator checks a new filter: GTUBE in the body is SPAM, the EICAR
+/// file attached (plain, or zipped) is MALICIOUS; all three are stamped
+/// and quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtube_and_eicar_are_caught_end_to_end() {
+    use mailsift_core::inspect::signatures::{EICAR, GTUBE};
+    use mailsift_testkit::hostile::{with_attachment, zip};
+    let vhost = Vhost::new("test-strings");
+    let t = topology();
+    let gtube = format!(
+        "From: admin@partner.example\r\nTo: bob@contoso.com\r\nSubject: filter test\r\nDate: Tue, 12 Mar 2024 10:14:00 +0000\r\nMessage-ID: <gtube@partner.example>\r\n\r\nThis is the GTUBE, the\r\n\r\n{GTUBE}\r\n"
+    );
+    let messages = [
+        ("gtube", gtube.into_bytes()),
+        (
+            "eicar",
+            with_attachment("eicar.com", "application/octet-stream", EICAR),
+        ),
+        (
+            "eicar-zip",
+            with_attachment(
+                "eicar.zip",
+                "application/zip",
+                &zip("eicar.com", EICAR, true, None),
+            ),
+        ),
+    ];
+    let inputs: Vec<(Vec<u8>, Envelope)> = messages
+        .iter()
+        .map(|(id, raw)| {
+            let env = Envelope {
+                peer_ip: Some("64.0.0.10".parse().expect("ip")),
+                mail_from: Some("admin@partner.example".into()),
+                rcpt_to: vec!["bob@contoso.com".into()],
+                queue_id: Some((*id).into()),
+                ..Envelope::default()
+            };
+            (raw.clone(), env)
+        })
+        .collect();
+    publish(&vhost.url(), &t, &inputs).await;
+    let (outputs, _) = run_until(&vhost.url(), engine(), inputs.len()).await;
+    let by = by_queue_id(&outputs);
+    for (id, disposition, rule) in [
+        ("gtube", "SPAM", "TEST_GTUBE"),
+        ("eicar", "MALICIOUS", "TEST_EICAR"),
+        ("eicar-zip", "MALICIOUS", "TEST_EICAR"),
+    ] {
+        let out = by.get(id).unwrap_or_else(|| panic!("{id}: no output"));
+        assert_eq!(
+            out.text(contract::DISPOSITION).as_deref(),
+            Some(disposition),
+            "{id}"
+        );
+        assert_eq!(out.queue, t.quarantine_queue, "{id}");
+        let text = String::from_utf8_lossy(&out.body);
+        assert!(
+            text.starts_with(&format!("X-Mailsift-Disposition: {disposition}\r\n")),
+            "{id}: {}",
+            &text[..text.len().min(300)]
+        );
+        assert!(
+            text.contains(rule),
+            "{id}: the reasons name {rule}: {}",
+            &text[..text.len().min(600)]
+        );
+    }
+}

@@ -152,7 +152,14 @@ pub fn decide(findings: &mut Vec<Finding>, rules: &Rules, facts: &Facts<'_>) -> 
 fn apply_combos(findings: &mut Vec<Finding>, rules: &Rules) {
     let mut added = Vec::new();
     for combo in &rules.combos {
-        let fired = |id: &str| findings.iter().any(|f| f.rule == id && f.weight != 0.0);
+        let fired = |id: &str| {
+            let weight: f64 = findings
+                .iter()
+                .filter(|f| f.rule == id)
+                .map(|f| f.weight)
+                .sum();
+            weight != 0.0 && weight >= combo.min_weight
+        };
         if let Some(why) = combo.matches(&fired) {
             added.push(rules.finding_named(
                 &combo.id,
@@ -173,9 +180,11 @@ fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> (Dispos
         raw[f.disposition.index()] += f.weight;
     }
     // Evidence for a stronger disposition also counts, scaled, towards
-    // weaker ones (a half-proven phish is at least suspicious).
+    // weaker ones (a half-proven phish is at least suspicious). Evidence for
+    // an exempt disposition spills nowhere: an exemption would be hollow if
+    // an acceptable sender's spam signals could add up to SUSPICIOUS.
     let mut scores = raw;
-    for from in Disposition::ALL {
+    for from in Disposition::ALL.into_iter().filter(|d| !exempt.contains(d)) {
         for to in Disposition::ALL {
             let share = rules.engine.spill[from.index()][to.index()];
             if share > 0.0 && raw[from.index()] > 0.0 {
@@ -183,11 +192,33 @@ fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> (Dispos
             }
         }
     }
-    let disposition = Disposition::ALL
+    let allowed = |d: &Disposition| *d != Disposition::None && !exempt.contains(d);
+    let mut disposition = Disposition::ALL
         .into_iter()
-        .filter(|d| *d != Disposition::None && !exempt.contains(d))
+        .filter(allowed)
         .find(|d| scores[d.index()] >= rules.threshold(*d))
         .unwrap_or(Disposition::None);
+    // Evidence of several kinds, none enough alone (a disguised sender, an
+    // offer, a hidden link), still adds up to a message nobody should
+    // trust: at least SUSPICIOUS, ahead of BULK.
+    if let Some(mixed) = rules.engine.mixed_suspicious {
+        let weaker = disposition == Disposition::None || disposition == Disposition::Bulk;
+        let evidence: f64 = [
+            Disposition::Malicious,
+            Disposition::Spoof,
+            Disposition::Spam,
+            Disposition::Suspicious,
+        ]
+        .iter()
+        .filter(|d| !exempt.contains(d))
+        .map(|d| raw[d.index()])
+        .sum();
+        if weaker && evidence >= mixed && allowed(&Disposition::Suspicious) {
+            disposition = Disposition::Suspicious;
+            scores[Disposition::Suspicious.index()] =
+                scores[Disposition::Suspicious.index()].max(evidence);
+        }
+    }
     (disposition, scores)
 }
 

@@ -39,7 +39,35 @@ pub struct HtmlDoc {
     pub images: usize,
     /// Elements styled invisible (display:none, visibility:hidden, font-size 0/1px).
     pub hidden_elements: usize,
+    /// `<meta http-equiv="refresh">` destination, if any.
+    pub refresh: Option<String>,
+    /// `<script>` elements.
+    pub scripts: usize,
+    /// What the scripts do that pages built to evade scanners do: decode
+    /// a payload (`atob`, `unescape`, `fromCharCode`), write it into the
+    /// page, evaluate it, or send the browser elsewhere. Each named once.
+    pub script_signals: Vec<&'static str>,
 }
+
+/// Script calls that rebuild or move a page, with how they are named in
+/// evidence.
+const SCRIPT_SIGNALS: &[(&str, &str)] = &[
+    ("atob(", "atob"),
+    ("unescape(", "unescape"),
+    ("fromcharcode", "String.fromCharCode"),
+    ("document.write", "document.write"),
+    ("eval(", "eval"),
+    ("window.location", "window.location"),
+    ("location.href", "location.href"),
+    ("location.replace", "location.replace"),
+    (".innerhtml", "innerHTML"),
+    ("fetch(", "fetch"),
+    ("xmlhttprequest", "XMLHttpRequest"),
+    ("decodeuricomponent", "decodeURIComponent"),
+    ("new blob", "new Blob"),
+    ("createobjecturl", "URL.createObjectURL"),
+    ("mssaveoropenblob", "msSaveOrOpenBlob"),
+];
 
 /// Scans at most `limit` bytes of `html`.
 pub fn scan(html: &str, limit: usize) -> HtmlDoc {
@@ -122,6 +150,16 @@ fn tag(
     if !closing && (name == "script" || name == "style") {
         let close = format!("</{name}");
         let lower_rest = &html[end..];
+        let body_end = find_ascii_ci(lower_rest, &close).map_or(html.len(), |p| end + p);
+        if name == "script" {
+            doc.scripts += 1;
+            let body = html[end..body_end].to_ascii_lowercase();
+            for (needle, shown) in SCRIPT_SIGNALS {
+                if body.contains(needle) && !doc.script_signals.contains(shown) {
+                    doc.script_signals.push(shown);
+                }
+            }
+        }
         return match find_ascii_ci(lower_rest, &close) {
             Some(p) => {
                 let after = end + p;
@@ -148,6 +186,28 @@ fn tag(
         ("a", true) => {
             if let Some(a) = anchor.take() {
                 doc.anchors.push(finish_anchor(a));
+            }
+        }
+        // Image maps: a clickable region is a link like any other.
+        ("area", false) => {
+            if let Some(href) = attr(&attrs, "href") {
+                doc.anchors.push(Anchor {
+                    href: decode_entities(href.trim()),
+                    text: fold_whitespace(&decode_entities(attr(&attrs, "alt").unwrap_or(""))),
+                });
+            }
+        }
+        ("meta", false)
+            if attr(&attrs, "http-equiv")
+                .is_some_and(|h| h.trim().eq_ignore_ascii_case("refresh")) =>
+        {
+            let content = decode_entities(attr(&attrs, "content").unwrap_or(""));
+            let lower = content.to_ascii_lowercase();
+            if let Some(p) = lower.find("url=") {
+                let target = content[p + 4..]
+                    .trim()
+                    .trim_matches(|c| c == '\'' || c == '"');
+                doc.refresh = Some(target.to_string());
             }
         }
         ("form", false) => {
@@ -402,11 +462,20 @@ mod tests {
             r#"<html><style>p{}</style><p>Hello&nbsp;<b>you</b></p>
             <a href="http://evil.example/x?a=1&amp;b=2">https://www.paypal.com</a>
             <form action='https://evil.example/post'><input type=password name=p></form>
-            <script>var x = "<a href=nope>";</script>tail"#,
+            <script>var x = "<a href=nope>"; document.write(atob(x));</script>tail
+            <map><area shape="rect" href="https://map.example/go" alt="Open"></map>
+            <meta http-equiv="Refresh" content="0; URL='https://next.example/p'">"#,
             1 << 20,
         );
-        assert_eq!(doc.anchors.len(), 1);
+        assert_eq!(doc.anchors.len(), 2);
         assert_eq!(doc.anchors[0].href, "http://evil.example/x?a=1&b=2");
+        assert!(doc
+            .anchors
+            .iter()
+            .any(|a| a.href == "https://map.example/go" && a.text == "Open"));
+        assert_eq!(doc.refresh.as_deref(), Some("https://next.example/p"));
+        assert_eq!(doc.scripts, 1);
+        assert_eq!(doc.script_signals, vec!["atob", "document.write"]);
         assert_eq!(doc.anchors[0].text, "https://www.paypal.com");
         assert_eq!(doc.forms.len(), 1);
         assert!(doc.forms[0].password);

@@ -8,12 +8,14 @@
 //!
 //! - data: [`finding`] (dispositions, findings, rule ids), [`envelope`],
 //!   [`authres`] (authentication results);
-//! - helpers: [`text`], [`domain`], [`url`], [`html`], [`ipset`],
-//!   [`message`] (the only `mail-parser` user), [`journal`], [`relay`]
-//!   (origin IP);
+//! - helpers: [`text`], [`fold`] (the form lists are matched in),
+//!   [`domain`], [`url`], [`html`], [`ipset`], [`message`] (the only
+//!   `mail-parser` user), [`author`] (the sender as a client shows it),
+//!   [`journal`], [`relay`] (origin IP);
 //! - [`rules`]: rule and policy files, loaded and compiled once;
-//! - [`content`] (text and links, extracted once) and [`checks`] (one
-//!   module per analysis; findings only);
+//! - [`content`] (text and links, extracted once), [`inspect`] (what
+//!   attachments hold: PDFs, QR codes, archives, HTML pages) and
+//!   [`checks`] (one module per analysis; findings only);
 //! - [`verdict`] and [`decide`] (the one decision pass), [`stamp`];
 //! - [`parsed`] (the one parse), [`prepared`] (facts under an envelope,
 //!   classification) and [`engine`] (the front door).
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod author;
 pub mod authres;
 pub mod checks;
 pub mod content;
@@ -47,7 +50,9 @@ pub mod domain;
 pub mod engine;
 pub mod envelope;
 pub mod finding;
+pub mod fold;
 pub mod html;
+pub mod inspect;
 pub mod ipset;
 pub mod journal;
 pub mod message;

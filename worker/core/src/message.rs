@@ -208,6 +208,11 @@ impl<'x> ParsedMessage<'x> {
         mailboxes(self.first_address(HeaderName::From))
     }
 
+    /// Mailboxes of the first Sender header.
+    pub fn sender(&self) -> Vec<Mailbox> {
+        mailboxes(self.first_address(HeaderName::Sender))
+    }
+
     /// Mailboxes of the first Reply-To header.
     pub fn reply_to(&self) -> Vec<Mailbox> {
         mailboxes(self.first_address(HeaderName::ReplyTo))

@@ -2,6 +2,7 @@
 //! the checks run (completed envelope, recipient policy, direction, origin
 //! IP), what sender authentication needs from it, and its classification.
 
+use crate::author::Author;
 use crate::authres::{AuthResults, AuthSubject};
 use crate::checks::{self, Context};
 use crate::content::Content;
@@ -51,6 +52,8 @@ struct MessageFacts {
     direction: Direction,
     outbound_violation: Option<String>,
     origin: Origin,
+    /// The sender as a mail client shows it.
+    author: Author,
 }
 
 impl Prepared {
@@ -194,7 +197,7 @@ impl Prepared {
                 findings.extend(self.run_checks(msg, facts, policy, auth, times));
                 // Acceptable senders and allow-listed IPs: scanned, but
                 // some dispositions may not win.
-                match sender_match(msg, facts, &policy.acceptable_senders, auth) {
+                match sender_match(facts, &policy.acceptable_senders, auth) {
                     SenderMatch::Allowed(m) => {
                         findings.push(self.finding(ALLOW_ACCEPTABLE_SENDER, m));
                         exempt.extend([Disposition::Spam, Disposition::Bulk, Disposition::Spoof]);
@@ -286,7 +289,7 @@ impl Prepared {
             ));
             return Some(Standing::Allowed);
         }
-        match sender_match(msg, facts, &policy.trusted_senders, auth) {
+        match sender_match(facts, &policy.trusted_senders, auth) {
             SenderMatch::Allowed(m) => {
                 findings.push(self.finding(ALLOW_TRUSTED_SENDER, m));
                 Some(Standing::Allowed)
@@ -365,6 +368,7 @@ impl Prepared {
             rules: &self.rules,
             content: &content,
             direction: facts.direction,
+            author: &facts.author,
             auth,
         })
     }
@@ -435,6 +439,7 @@ fn verdict(
 impl MessageFacts {
     fn resolve(msg: &ParsedMessage<'_>, mut envelope: Envelope, rules: &Rules) -> MessageFacts {
         let hops = msg.received();
+        let author = Author::of(msg);
         let peer_given = envelope.peer_ip.is_some();
         let notes = envelope.complete_from_headers(msg, &hops);
 
@@ -444,10 +449,7 @@ impl MessageFacts {
             .and_then(|ip| rules.policy.outbound_tenant(ip));
         let (direction, policy, outbound_violation) = match tenant {
             Some(tenant_domains) => {
-                let from_domain = msg
-                    .from()
-                    .first()
-                    .and_then(|m| m.domain().map(str::to_string));
+                let from_domain = author.domain.clone();
                 let owned = |d: &str| PolicySet::owns(tenant_domains, d);
                 let violation = if envelope.is_null_sender() {
                     Some("null sender <> through the outbound relay".to_string())
@@ -490,6 +492,7 @@ impl MessageFacts {
             direction,
             outbound_violation,
             origin,
+            author,
         }
     }
 }
@@ -511,7 +514,6 @@ enum SenderMatch {
 /// DMARC); without them (replay without DNS), header From and envelope MAIL
 /// FROM must at least agree.
 fn sender_match(
-    msg: &ParsedMessage<'_>,
     facts: &MessageFacts,
     list: &SenderList,
     auth: Option<&AuthResults>,
@@ -522,7 +524,7 @@ fn sender_match(
     if let Some(m) = facts.origin.ip.and_then(|ip| list.match_ip(ip)) {
         return SenderMatch::Allowed(format!("origin IP matches {m}"));
     }
-    let Some(from) = msg.from().into_iter().next().and_then(|m| m.address) else {
+    let Some(from) = facts.author.address.clone() else {
         return SenderMatch::No;
     };
     let Some(hit) = list.match_address(&from) else {

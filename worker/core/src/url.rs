@@ -86,6 +86,151 @@ impl Url {
             _ => None,
         }
     }
+
+    /// Path, query and fragment: everything after the host (`/` at least
+    /// when there is anything).
+    pub fn path_and_query(&self) -> &str {
+        let rest = match self.raw.find("://") {
+            Some(p) => &self.raw[p + 3..],
+            None => return "",
+        };
+        match rest.find(['/', '?', '#', '\\']) {
+            Some(p) => &rest[p..],
+            None => "",
+        }
+    }
+
+    /// The destination a redirector or a link-protection wrapper carries in
+    /// this URL, decoded: `google.com/url?q=`, `bing.com/ck/a?u=a1<base64>`,
+    /// Proofpoint's `urldefense` v2 and v3, Safe Links' `url=`,
+    /// `/amp/s/host/path`. `None` when nothing URL-like is carried.
+    pub fn embedded_target(&self) -> Option<String> {
+        let rest = self.path_and_query();
+        if rest.is_empty() {
+            return None;
+        }
+        // Proofpoint v3: /v3/__https://target__;!!...
+        if let Some(p) = rest.find("/v3/__") {
+            let inner = &rest[p + 6..];
+            let end = inner.find("__;").unwrap_or(inner.len());
+            return looks_like_url(&inner[..end]);
+        }
+        // Google AMP: /amp/s/host/path
+        if let Some(p) = rest.find("/amp/s/") {
+            return looks_like_url(&format!("https://{}", &rest[p + 7..]));
+        }
+        let query = rest.split_once('?').map(|(_, q)| q)?;
+        for pair in query.split('&') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if !TARGET_PARAMS.contains(&name.as_str()) {
+                continue;
+            }
+            // Bing: u=a1 + base64url of the destination.
+            if name == "u" {
+                if let Some(b64) = value.strip_prefix("a1") {
+                    if let Some(url) =
+                        base64url(b64).and_then(|b| looks_like_url(&String::from_utf8_lossy(&b)))
+                    {
+                        return Some(url);
+                    }
+                }
+                // Proofpoint v2: u=https-3A__host_path ('-' for '%', '_' for '/').
+                if value.starts_with("http") && value.contains("-3A__") {
+                    let v2 = value.replace('-', "%").replace('_', "/");
+                    if let Some(url) = looks_like_url(&percent_decode(&v2)) {
+                        return Some(url);
+                    }
+                }
+            }
+            if let Some(url) = looks_like_url(&percent_decode(value)) {
+                return Some(url);
+            }
+        }
+        None
+    }
+}
+
+/// Query parameters that carry a destination URL.
+const TARGET_PARAMS: &[&str] = &[
+    "q",
+    "url",
+    "u",
+    "target",
+    "dest",
+    "destination",
+    "redirect",
+    "redirect_uri",
+    "redirect_url",
+    "r",
+    "to",
+    "link",
+    "goto",
+    "next",
+    "continue",
+    "return",
+    "returnurl",
+    "out",
+    "adurl",
+];
+
+/// `s` if it starts like a web address (scheme or `www.`), trimmed.
+fn looks_like_url(s: &str) -> Option<String> {
+    let s = s.trim();
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://") || starts_with_www(s))
+        .then(|| s.chars().take(2000).collect())
+}
+
+/// Percent-decoding (`+` stays `+`); bytes that are not valid UTF-8 are
+/// replaced.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Base64 (standard or URL alphabet, padding optional); `None` on any
+/// other character.
+fn base64url(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn parse_host(hostport: &str) -> Option<Host> {
@@ -97,7 +242,11 @@ fn parse_host(hostport: &str) -> Option<Host> {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => hostport,
     };
-    let host = host.trim_end_matches('.').to_lowercase();
+    // Browsers read the ideographic and full-width full stops as dots.
+    let host = host
+        .replace(['\u{3002}', '\u{FF0E}', '\u{FF61}'], ".")
+        .trim_end_matches('.')
+        .to_lowercase();
     if host.is_empty() {
         return None;
     }
@@ -218,6 +367,22 @@ mod tests {
             Url::parse("http://www.paypal.com.evil.tk").domain(),
             Some("www.paypal.com.evil.tk")
         );
+    }
+
+    #[test]
+    fn carried_destinations() {
+        for (link, want) in [
+            ("https://www.google.com/url?sa=t&url=https%3A%2F%2Fevil.example%2Flogin&usg=x", Some("https://evil.example/login")),
+            ("https://www.bing.com/ck/a?!&&p=abc&u=a1aHR0cHM6Ly9ldmlsLmV4YW1wbGUvcA&ntb=1", Some("https://evil.example/p")),
+            ("https://urldefense.proofpoint.com/v2/url?u=https-3A__www.example.org_page&d=x", Some("https://www.example.org/page")),
+            ("https://urldefense.com/v3/__https://www.example.org/a__;!!abc$", Some("https://www.example.org/a")),
+            ("https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fcontoso.com%2F&data=1", Some("https://contoso.com/")),
+            ("https://www.google.com/amp/s/evil.example/p", Some("https://evil.example/p")),
+            ("https://www.example.org/page?id=3", None),
+            ("https://www.example.org", None),
+        ] {
+            assert_eq!(Url::parse(link).embedded_target().as_deref(), want, "{link}");
+        }
     }
 
     #[test]

@@ -93,3 +93,50 @@ fn engine_gives_every_hostile_input_its_verdict() {
         }
     }
 }
+
+/// Bombs, cycles and lies inside attachments (ZIP, PDF, PNG, JPEG, HTML):
+/// each message gets its normal verdict, and the attachment checks stay
+/// within their bounds instead of hanging. The watchdog is far above any
+/// honest cost; it turns a hang into a failure that names the input.
+#[test]
+fn hostile_attachments_get_their_verdicts() {
+    let cases = hostile::attachment_cases();
+    assert_eq!(cases.len(), 16);
+    for case in cases {
+        let (done, wait) = std::sync::mpsc::channel();
+        let name = case.name;
+        std::thread::spawn(move || {
+            let v = classify_cleanly(case.name, &case.bytes);
+            let _ = done.send(v);
+        });
+        let v = wait
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("{name}: no verdict within 120 s"));
+        assert!(v.error.is_none(), "{name}: {:?}", v.error);
+        eprintln!(
+            "{name}: {} bytes {:?}",
+            0,
+            v.findings
+                .iter()
+                .map(|f| format!("{} {}", f.rule, f.evidence))
+                .collect::<Vec<_>>()
+        );
+        // Where the format still says something, the check still says it.
+        let expected = match name {
+            "att-zip-nested.eml" => Some("ATT_NESTED_ARCHIVE"),
+            "att-zip-lying-sizes.eml" => Some("ATT_ARCHIVE_DANGEROUS"),
+            "att-html-deep.eml" => Some("ATT_HTML_ATTACHMENT"),
+            _ => None,
+        };
+        if let Some(rule) = expected {
+            assert!(
+                v.findings.iter().any(|f| f.rule == rule),
+                "{name}: expected {rule}: {:?}",
+                v.findings
+                    .iter()
+                    .map(|f| f.rule.to_string())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}

@@ -64,13 +64,7 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         return f.into_vec();
     }
 
-    let from_domain = ctx
-        .message
-        .from()
-        .into_iter()
-        .next()
-        .and_then(|m| m.address)
-        .and_then(|a| address_domain(&a).map(str::to_ascii_lowercase));
+    let from_domain = ctx.author.domain.clone();
     let spoof_allowed = from_domain
         .as_deref()
         .is_some_and(|d| ctx.spoof_allowed(d).is_some());

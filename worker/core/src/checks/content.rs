@@ -14,31 +14,30 @@ pub const CHECK: Check = Check {
 
 crate::rules! {
     CT_MIXED_SCRIPT_WORDS: Spam, 2.5, "words mixing scripts (Latin with Cyrillic/Greek look-alikes) to dodge filters";
-    CT_HTML_ONLY: Spam, 1.0, "HTML body without a plain-text alternative";
+    CT_HTML_ONLY: Spam, 0.5, "HTML body without a plain-text alternative";
     CT_EMPTY_BODY: Spam, 1.0, "no body text, no attachment";
-    CT_EXCLAMATIONS: Spam, 1.5, "ten or more exclamation marks";
+    CT_EXCLAMATIONS: Spam, 1.0, "ten or more exclamation marks";
     CT_SHOUTING_LINES: Spam, 1.0, "three or more long lines in capitals";
-    CT_MONEY_AMOUNTS: Spam, 1.0, "three or more different money amounts";
-    CT_HTML_SHOUTING: Spam, 1.5, "big fonts or centred text in HTML";
+    CT_MONEY_AMOUNTS: Spam, 0.5, "three or more different money amounts";
+    CT_HTML_SHOUTING: Spam, 0.5, "big fonts or centred text in HTML";
     CT_HIDDEN_TEXT: Spam, 1.5, "invisible HTML text (font-size 0/1px, display:none) to fool filters";
-    CT_IMAGE_MOSTLY: Spam, 2.0, "HTML that is an image with next to no text";
+    CT_IMAGE_MOSTLY: Spam, 3.0, "HTML that is an image with next to no text";
     CT_FLAGGED_CHARSET: Spam, 1.5, "body in a charset listed in lists.toml flagged_charsets";
+    CT_CRYPTO_ADDRESS: Suspicious, 1.0, "a cryptocurrency wallet address in the text (where extortion and investment scams want the money)";
 }
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let text = &ctx.content.text;
-    let lower = crate::rules::phrases::lowercase_for_scan(text);
-    for list in &ctx.rules.phrases {
-        if let Some(hits) = list.scan(&lower) {
-            let shown: Vec<&str> = hits.phrases.iter().take(8).copied().collect();
-            let more = hits.phrases.len().saturating_sub(shown.len());
-            let mut evidence = format!("\"{}\"", shown.join("\", \""));
-            if more > 0 {
-                evidence.push_str(&format!(" and {more} more"));
-            }
-            f.add_named(&list.id, hits.weight, evidence);
+    let folded = crate::rules::phrases::scan_form(text);
+    for (list, hits) in ctx.rules.phrases.scan(&folded) {
+        let shown: Vec<&str> = hits.phrases.iter().take(8).copied().collect();
+        let more = hits.phrases.len().saturating_sub(shown.len());
+        let mut evidence = format!("\"{}\"", shown.join("\", \""));
+        if more > 0 {
+            evidence.push_str(&format!(" and {more} more"));
         }
+        f.add_named(&list.id, hits.weight, evidence);
     }
     let mixed: Vec<&str> = if text.is_ascii() { "" } else { text.as_str() }
         .split(|c: char| !c.is_alphanumeric())
@@ -52,6 +51,9 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             CT_MIXED_SCRIPT_WORDS,
             format!("words: {}", mixed.join(", ")),
         );
+    }
+    if let Some(address) = crypto_address(text) {
+        f.add(CT_CRYPTO_ADDRESS, format!("wallet address {address}"));
     }
     let bangs = text.matches('!').count();
     if bangs >= 10 {
@@ -122,6 +124,37 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     f.into_vec()
 }
 
+/// A Bitcoin (legacy or bech32) or Ethereum address: the shapes, not the
+/// checksums, with enough mixing of letters and digits that ordinary
+/// words and tracking ids do not pass.
+fn crypto_address(text: &str) -> Option<&str> {
+    // Words of ASCII letters and digits only, so each is valid UTF-8; the
+    // cheap length and prefix tests come first (this runs over every text).
+    text.as_bytes()
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| (26..=62).contains(&w.len()) && matches!(w[0], b'b' | b'1' | b'3' | b'0'))
+        .find(|w| {
+            let len = w.len();
+            let count = |f: fn(&u8) -> bool| w.iter().filter(|b| f(b)).count();
+            let bech32 = w.starts_with(b"bc1")
+                && len >= 42
+                && count(u8::is_ascii_digit) >= 5
+                && w[3..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+            let base58 = (w[0] == b'1' || w[0] == b'3')
+                && len <= 35
+                && count(u8::is_ascii_lowercase) >= 4
+                && count(u8::is_ascii_uppercase) >= 4
+                && count(u8::is_ascii_digit) >= 2
+                && !w.iter().any(|b| matches!(b, b'0' | b'O' | b'I' | b'l'));
+            let ethereum =
+                w.starts_with(b"0x") && len == 42 && w[2..].iter().all(u8::is_ascii_hexdigit);
+            bech32 || base58 || ethereum
+        })
+        .and_then(|w| std::str::from_utf8(w).ok())
+}
+
 /// Runs of 20+ characters with at least 12 letters, all capitals (sentence-level shouting).
 fn shouting_runs(text: &str) -> usize {
     text.split(['.', '!', '?', '\n'])
@@ -171,6 +204,29 @@ mod tests {
         assert!(ids.contains(&"CT_MIXED_SCRIPT_WORDS"), "{ids:?}");
         assert!(ids.contains(&"CT_HTML_ONLY"), "{ids:?}");
         assert!(ids.iter().any(|i| i.starts_with("PH_")), "{ids:?}");
+    }
+
+    #[test]
+    fn wallet_addresses() {
+        for (text, want) in [
+            (
+                "send to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT now",
+                Some("1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
+            ),
+            (
+                "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                Some("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+            ),
+            (
+                "0x52908400098527886E0F7030069857D2E4169EE7",
+                Some("0x52908400098527886E0F7030069857D2E4169EE7"),
+            ),
+            ("order 1234567890123456789012345678 shipped", None),
+            ("tracking 3abcdefghijkmnopqrstuvwxyzab", None),
+            ("the word bc1 alone", None),
+        ] {
+            assert_eq!(crypto_address(text), want, "{text}");
+        }
     }
 
     #[test]

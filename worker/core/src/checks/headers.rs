@@ -14,25 +14,32 @@ pub const CHECK: Check = Check {
 
 crate::rules! {
     HDR_MISSING_DATE: Spam, 1.5, "no Date header";
-    HDR_MALFORMED_DATE: Spam, 1.5, "Date header present but not an RFC 5322 date";
+    HDR_MALFORMED_DATE: Spam, 3.0, "Date header present but not an RFC 5322 date";
     HDR_DATE_FUTURE: Spam, 2.0, "Date is well after the message was received";
     HDR_DATE_PAST: Spam, 1.0, "Date is well before the message was received";
     HDR_MISSING_MESSAGE_ID: Spam, 1.5, "no Message-ID header";
-    HDR_MALFORMED_MESSAGE_ID: Spam, 1.0, "Message-ID is not <left@right>";
+    HDR_MALFORMED_MESSAGE_ID: Spam, 2.0, "Message-ID is not <left@right>";
     HDR_MISSING_FROM: Spam, 2.5, "no From header";
     HDR_MALFORMED_FROM: Spam, 2.0, "From header without a usable address";
     HDR_MULTIPLE_FROM: Spam, 3.0, "more than one From header";
+    HDR_FROM_BROKEN_MAILBOX: Suspicious, 3.0, "From written so that filters and mail clients read different senders (name-only entries, an address outside its mailbox, a quoted address, several mailboxes)";
+    HDR_FROM_INVALID_DOMAIN: Suspicious, 4.0, "From domain that cannot exist (no top-level domain, illegal characters)";
+    HDR_FROM_DISGUISED: Malicious, 5.0, "From domain in look-alike Unicode letters, or invisible characters in the sender's name";
     HDR_RECEIVED_UNPARSEABLE: Spam, 1.0, "a Received header that does not parse";
     HDR_RECEIVED_FORGED: Spam, 2.0, "Received chain dates run backwards";
     HDR_RATWARE: Spam, 3.5, "X-Mailer/User-Agent of known bulk-mailing software";
     HDR_ENCODED_WORD_ABUSE: Spam, 1.5, "RFC 2047 encoding used to hide plain ASCII or an address";
     HDR_TOO_MANY_RECIPIENTS: Spam, 2.0, "too many To/Cc addresses";
     HDR_NO_VISIBLE_RECIPIENT: Spam, 0.8, "no To/Cc address (undisclosed recipients)";
-    HDR_SUBJECT_SHOUTING: Spam, 1.0, "subject mostly capitals or exclamation marks";
+    HDR_SUBJECT_SHOUTING: Spam, 2.0, "subject mostly capitals or exclamation marks";
     HDR_MISSING_MIME_VERSION: Spam, 0.5, "MIME body without MIME-Version";
     HDR_SUBJECT_ADV: Spam, 3.0, "subject marked as an advertisement (ADV:)";
-    HDR_SUBJECT_TRACKING_TAG: Spam, 1.5, "subject padded with spaces before a tracking token";
-    HDR_FROM_DIGITS: Spam, 0.8, "From local part is letters followed by a run of digits";
+    HDR_SUBJECT_TRACKING_TAG: Spam, 3.0, "subject padded with spaces before a tracking token";
+    HDR_FROM_DIGITS: Spam, 1.2, "From local part is letters followed by a run of digits";
+    HDR_RECIPIENT_IN_SUBJECT: Suspicious, 3.5, "subject or sender name carries the recipient's address or user name (mass-personalised bait)";
+    HDR_SUBJECT_UNDERSCORES: Spam, 2.5, "subject words joined by underscores to slip past filters (_Save_71%_Today_)";
+    HDR_FROM_IS_RECIPIENT: Suspicious, 1.0, "From is the recipient's own address, sent from outside";
+    HDR_FROM_NAME_EMOJI: Spam, 2.5, "pictographs or trademark signs in the sender's name";
     HDR_FORGED_MUA: Suspicious, 5.0, "mail client retired long before the message's date (forged X-Mailer)";
 }
 
@@ -91,18 +98,16 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         1 => {}
         n => f.add(HDR_MULTIPLE_FROM, format!("{n} From headers")),
     }
-    if msg.header_count("From") > 0 {
-        let from = msg.from();
-        if !from.iter().any(|m| m.domain().is_some()) {
-            f.add(
-                HDR_MALFORMED_FROM,
-                format!(
-                    "From: {}",
-                    clip(msg.header_raw("From").unwrap_or("").trim(), 80)
-                ),
-            );
-        }
+    if msg.header_count("From") > 0 && ctx.author.domain.is_none() {
+        f.add(
+            HDR_MALFORMED_FROM,
+            format!(
+                "From: {}",
+                clip(msg.header_raw("From").unwrap_or("").trim(), 80)
+            ),
+        );
     }
+    from_anomalies(ctx, &mut f);
 
     // Received chain
     if let Some(bad) = ctx.hops.iter().find(|h| !h.parsed) {
@@ -203,6 +208,8 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
 
+    recipient_bait(ctx, &mut f);
+
     if let Some(subject) = msg.subject() {
         let t = subject.trim_start().to_ascii_uppercase();
         if t.starts_with("ADV:")
@@ -234,10 +241,10 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
             }
         }
     }
-    if let Some(local) = msg
-        .from()
-        .first()
-        .and_then(|m| m.address.as_deref())
+    if let Some(local) = ctx
+        .author
+        .address
+        .as_deref()
         .and_then(|a| a.rsplit_once('@'))
         .map(|(l, _)| l)
     {
@@ -261,6 +268,130 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         );
     }
     f.into_vec()
+}
+
+/// The recipient's own address in the subject or the sender's name, a
+/// subject written with underscores, and mail "from" the recipient.
+fn recipient_bait(ctx: &Context<'_>, f: &mut Findings<'_>) {
+    let subject = ctx.message.subject().unwrap_or("");
+    let lower_subject = subject.to_lowercase();
+    let name = ctx.author.name_or_empty().to_lowercase();
+    let recipients: Vec<String> = ctx
+        .envelope
+        .rcpt_to
+        .iter()
+        .map(|r| r.to_ascii_lowercase())
+        .collect();
+    // Calendar invitations name the invitee in the subject by design.
+    let invitation = ctx.parts.iter().any(|p| p.content_type == "text/calendar");
+    for r in recipients.iter().filter(|_| !invitation) {
+        let local = r.split('@').next().unwrap_or("");
+        // A user name is bait only when it is no ordinary word: people's
+        // first names are fine in a greeting, `jdoe77` or `rodrigo-f-p` is
+        // a mailing tool filling in the address.
+        let distinctive = local.len() >= 5 && local.chars().any(|c| !c.is_alphabetic());
+        let found = [(&lower_subject, "subject"), (&name, "sender name")]
+            .into_iter()
+            .find(|(text, _)| text.contains(r.as_str()) || (distinctive && text.contains(local)));
+        if let Some((_, place)) = found {
+            f.add(
+                HDR_RECIPIENT_IN_SUBJECT,
+                format!(
+                    "the {place} carries the recipient {r}: {}",
+                    clip(if place == "subject" { subject } else { &name }, 80)
+                ),
+            );
+            break;
+        }
+    }
+    let name = ctx.author.name_or_empty();
+    if let Some(c) = name.chars().find(|c| is_pictograph(*c)) {
+        f.add(
+            HDR_FROM_NAME_EMOJI,
+            format!("sender name `{}` ({c})", clip(name, 60)),
+        );
+    }
+    let words: Vec<&str> = subject
+        .split('_')
+        .filter(|w| !w.trim().is_empty())
+        .collect();
+    if words.len() >= 4
+        && subject.matches('_').count() >= 3
+        && subject.split_whitespace().count() <= 2
+    {
+        f.add(
+            HDR_SUBJECT_UNDERSCORES,
+            format!("Subject: {}", clip(subject, 80)),
+        );
+    }
+    if let Some(from) = ctx.author.address.as_deref().map(str::to_ascii_lowercase) {
+        let inside = ctx.origin.ip.is_some_and(|ip| {
+            ctx.policy.authorized_senders.contains(ip) || ctx.policy.outbound_relays.contains(ip)
+        });
+        if ctx.direction == crate::envelope::Direction::Inbound
+            && !inside
+            && recipients.len() == 1
+            && recipients[0] == from
+        {
+            f.add(
+                HDR_FROM_IS_RECIPIENT,
+                format!("From {from} is the recipient"),
+            );
+        }
+    }
+}
+
+/// Emoji, pictographs and the ®/™ signs: ornaments a person's or a
+/// company's mail account does not carry in its name.
+fn is_pictograph(c: char) -> bool {
+    matches!(c,
+        '\u{00AE}' | '\u{2122}' | '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}'
+        | '\u{1F000}'..='\u{1FAFF}')
+}
+
+/// What [`crate::author::Author`] found wrong with From, as findings.
+fn from_anomalies(ctx: &Context<'_>, f: &mut Findings<'_>) {
+    use crate::author::FromAnomaly::*;
+    let raw = clip(ctx.message.header_raw("From").unwrap_or("").trim(), 100);
+    let mut broken = Vec::new();
+    let mut invalid = Vec::new();
+    let mut disguised = Vec::new();
+    for a in &ctx.author.anomalies {
+        match a {
+            NameOnlyEntries
+            | AddressOutsideMailbox
+            | QuotedAddress
+            | SeveralMailboxes(_)
+            | RouteAddress => broken.push(a.to_string()),
+            DomainWithoutTld | DomainIllegalCharacters => invalid.push(a.to_string()),
+            DomainCompatibilityForms | HiddenMarksInName => disguised.push(a.to_string()),
+            // Reported by HDR_MISSING_FROM / HDR_MULTIPLE_FROM; `<>` and a
+            // bare `MAILER-DAEMON` are how MTAs sign bounces.
+            Missing { .. } | SeveralHeaders(_) | EmptyAddress | NoDomain => {}
+        }
+    }
+    if !broken.is_empty() {
+        f.add(
+            HDR_FROM_BROKEN_MAILBOX,
+            format!("{}: From: {raw}", broken.join("; ")),
+        );
+    }
+    if !invalid.is_empty() {
+        f.add(
+            HDR_FROM_INVALID_DOMAIN,
+            format!(
+                "{}: {}",
+                invalid.join("; "),
+                ctx.author.address.as_deref().unwrap_or(&raw)
+            ),
+        );
+    }
+    if !disguised.is_empty() {
+        f.add(
+            HDR_FROM_DISGUISED,
+            format!("{}: From: {raw}", disguised.join("; ")),
+        );
+    }
 }
 
 /// Mail clients and the Unix time of their last release (roughly).
@@ -294,15 +425,11 @@ fn encoded_word_abuse(ctx: &Context<'_>) -> Option<String> {
     }
     let raw_from = msg.header_raw("From").unwrap_or("");
     if raw_from.contains("=?") {
-        for m in msg.from() {
-            if let Some(name) = &m.name {
-                if name.contains('@') {
-                    return Some(format!(
-                        "From display name is encoded and hides an address: {}",
-                        clip(name, 80)
-                    ));
-                }
-            }
+        if let Some(name) = ctx.author.name.as_deref().filter(|n| n.contains('@')) {
+            return Some(format!(
+                "From display name is encoded and hides an address: {}",
+                clip(name, 80)
+            ));
         }
     }
     let charsets: std::collections::BTreeSet<String> = raw_subject

@@ -8,14 +8,18 @@
 
 pub mod attachments;
 pub mod auth;
+pub mod brand;
 pub mod bulk;
 pub mod content;
 pub mod headers;
 pub mod ip;
 pub mod sender;
 pub mod spoof;
+pub mod testfiles;
+pub mod upstream;
 pub mod urls;
 
+use crate::author::Author;
 use crate::authres::AuthResults;
 use crate::content::Content;
 use crate::envelope::{Direction, Envelope};
@@ -41,10 +45,13 @@ pub const CHECKS: &[Check] = &[
     ip::CHECK,
     sender::CHECK,
     spoof::CHECK,
+    brand::CHECK,
     auth::CHECK,
+    upstream::CHECK,
     content::CHECK,
     urls::CHECK,
     attachments::CHECK,
+    testfiles::CHECK,
     bulk::CHECK,
 ];
 
@@ -68,6 +75,9 @@ pub struct Context<'a> {
     pub content: &'a Content,
     /// Inbound or outbound.
     pub direction: Direction,
+    /// The sender as a mail client shows it (read from From, tolerating
+    /// what phishers do to it).
+    pub author: &'a Author,
     /// Sender authentication results, when the edge ran it.
     pub auth: Option<&'a AuthResults>,
 }

@@ -7,7 +7,6 @@ use super::{Check, Context, Findings};
 use crate::domain::org_domain;
 use crate::envelope::Direction;
 use crate::finding::Finding;
-use crate::message::address_domain;
 use crate::rules::{confusable_skeleton, policy::normalize_name, ProtectedDomain};
 
 /// Registration.
@@ -26,19 +25,16 @@ crate::rules! {
     SPOOF_LOOKALIKE_DOMAIN: Spoof, 6.0, "sender domain looks like a protected domain";
     SPOOF_PROTECTED_DOMAIN_UNAUTHORIZED: Spoof, 8.0, "header From claims a protected domain from outside its authorized sender ranges";
     SPOOF_ENVELOPE_PROTECTED_DOMAIN: Spoof, 3.0, "MAIL FROM claims a protected domain from outside its authorized sender ranges";
-    SPOOF_BRAND_DISPLAY_NAME: Malicious, 4.0, "display name of a well-known brand on mail from an unrelated domain";
     SPOOF_FREEMAIL_ORG_NAME: Spoof, 2.0, "free-mail sender using a protected organisation's name";
+    SENDER_FREEMAIL: None, 3.0, "sent from a free-mail account (weighs nothing alone; combinations use it)";
     INFO_SPOOF_ALLOWED: None, 0.0, "a spoof allow pair (domain, range) matched";
 }
 
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
-    let from = ctx.message.from().into_iter().next();
-    let from_addr = from.as_ref().and_then(|m| m.address.clone());
-    let from_domain = from_addr
-        .as_deref()
-        .and_then(address_domain)
-        .map(str::to_string);
+    let author = ctx.author;
+    let from_addr = author.address.clone();
+    let from_domain = author.domain.clone();
     let from_org = from_domain.as_deref().map(org_domain).map(str::to_string);
     let mail_from_domain = ctx.envelope.mail_from_domain().map(str::to_string);
 
@@ -56,8 +52,22 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
 
+    if let Some(d) = from_domain
+        .as_deref()
+        .filter(|d| ctx.rules.lists.freemail.contains(d))
+    {
+        f.add(
+            SENDER_FREEMAIL,
+            format!("From {} on {d}", from_addr.as_deref().unwrap_or("")),
+        );
+    }
+    // Mailing lists re-send with their own envelope and often their own
+    // Reply-To: neither says anything about the author.
+    let list_mail = ctx.message.header_raw("List-Id").is_some();
     // From vs MAIL FROM
-    if let (Some(fo), Some(mf)) = (from_org.as_deref(), mail_from_domain.as_deref()) {
+    if let (false, Some(fo), Some(mf)) =
+        (list_mail, from_org.as_deref(), mail_from_domain.as_deref())
+    {
         if !org_domain(mf).eq_ignore_ascii_case(fo) {
             f.add(
                 SPOOF_FROM_ENVELOPE_MISMATCH,
@@ -66,8 +76,14 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
 
-    // Reply-To
-    for rt in ctx.message.reply_to() {
+    // Reply-To (not for a list that rewrote From to itself: there the
+    // author is in Reply-To by design)
+    let replies = if author.list.is_some() {
+        Vec::new()
+    } else {
+        ctx.message.reply_to()
+    };
+    for rt in replies {
         let Some(rt_domain) = rt.domain() else {
             continue;
         };
@@ -85,15 +101,15 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         );
         if ctx.rules.lists.freemail.contains(rt_domain) {
             f.add(SPOOF_REPLY_TO_FREEMAIL, evidence);
-        } else {
+        } else if !list_mail {
             f.add(SPOOF_REPLY_TO_OTHER_DOMAIN, evidence);
         }
         break;
     }
 
-    // Display name tricks
-    if let (Some(m), Some(fo)) = (from.as_ref(), from_org.as_deref()) {
-        if let Some(name) = &m.name {
+    // Display name tricks (brands are the brand check's)
+    if let Some(fo) = from_org.as_deref() {
+        if let Some(name) = &author.name {
             if let Some(shown) = address_in(name) {
                 if !org_domain(shown).eq_ignore_ascii_case(fo) {
                     f.add(
@@ -121,17 +137,6 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
                             "display name `{name}` matches VIP `{vip}` of {}, sent from {fo}",
                             ctx.policy.domain
                         ),
-                    );
-                }
-                let padded = format!(" {normalized} ");
-                if let Some(brand) =
-                    ctx.rules.lists.brands.iter().find(|b| {
-                        padded.contains(&b.padded) && !b.org_domains.iter().any(|d| d == fo)
-                    })
-                {
-                    f.add(
-                        SPOOF_BRAND_DISPLAY_NAME,
-                        format!("display name `{name}` names {}, sent from {fo}", brand.name),
                     );
                 }
                 if ctx.rules.lists.freemail.contains(fo) {
@@ -225,7 +230,7 @@ fn name_matches(normalized: &str, vip: &str) -> bool {
 fn address_in(name: &str) -> Option<&str> {
     name.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ','))
         .filter(|t| t.contains('@'))
-        .find_map(address_domain)
+        .find_map(crate::message::address_domain)
         .filter(|d| d.contains('.'))
 }
 

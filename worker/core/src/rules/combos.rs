@@ -11,6 +11,11 @@
 //! all = ["PH_PHISH_CREDENTIALS"]          # every one of these
 //! any = ["URL_FREE_HOSTING", "URL_IP_LITERAL"]  # and at least one of these
 //! ```
+//!
+//! `any_of = [["A", "B"], ["C", "D"]]` asks for one of each group (a lure
+//! of any kind *and* a deceptive link of any kind); `all` may then be left
+//! out. `min_weight = 2.5` counts only findings that weigh at least that
+//! (a phrase list that matched one weak word is no lure).
 
 use super::error::RulesError;
 use super::Score;
@@ -29,6 +34,12 @@ pub struct Combo {
     pub all: Vec<String>,
     /// At least one of these must have fired (ignored when empty).
     pub any: Vec<String>,
+    /// At least one of each group must have fired.
+    pub any_of: Vec<Vec<String>>,
+    /// A finding counts as fired for this combo only when it weighs at
+    /// least this much (a phrase list that matched one weak word is not
+    /// a lure).
+    pub min_weight: f64,
 }
 
 impl Combo {
@@ -42,6 +53,9 @@ impl Combo {
         if !self.any.is_empty() {
             why.push(self.any.iter().find(|id| fired(id))?);
         }
+        for group in &self.any_of {
+            why.push(group.iter().find(|id| fired(id))?);
+        }
         Some(why)
     }
 }
@@ -53,9 +67,14 @@ struct ComboFile {
     weight: f64,
     #[serde(default)]
     description: String,
+    #[serde(default)]
     all: Vec<Spanned<String>>,
     #[serde(default)]
     any: Vec<Spanned<String>>,
+    #[serde(default)]
+    any_of: Vec<Vec<Spanned<String>>>,
+    #[serde(default)]
+    min_weight: f64,
 }
 
 /// Parses `combos.toml`, checks every referenced id exists, and registers
@@ -77,15 +96,20 @@ pub fn parse(
                 format!("combo id `{}` is already a rule id", id.get_ref()),
             ));
         }
-        if c.all.is_empty() {
+        if c.all.is_empty() && c.any_of.is_empty() || c.any_of.iter().any(Vec::is_empty) {
             return Err(RulesError::at(
                 path,
                 src,
                 id.span().start,
-                "a combo needs at least one id in `all`",
+                "a combo needs ids in `all` or groups in `any_of` (and no empty group)",
             ));
         }
-        for r in c.all.iter().chain(c.any.iter()) {
+        for r in c
+            .all
+            .iter()
+            .chain(c.any.iter())
+            .chain(c.any_of.iter().flatten())
+        {
             if !scores.contains_key(r.get_ref()) {
                 return Err(RulesError::at(
                     path,
@@ -110,6 +134,12 @@ pub fn parse(
             id: id.into_inner(),
             all: c.all.into_iter().map(Spanned::into_inner).collect(),
             any: c.any.into_iter().map(Spanned::into_inner).collect(),
+            any_of: c
+                .any_of
+                .into_iter()
+                .map(|g| g.into_iter().map(Spanned::into_inner).collect())
+                .collect(),
+            min_weight: c.min_weight,
         });
     }
     Ok(combos)

@@ -10,17 +10,21 @@
 //! | `policy.toml` | per-domain policy ([`policy`]) |
 //! | `lists.toml` | free-mail, shorteners, hosting, extensions, ratware, ESPs |
 //! | `phrases.toml` | weighted phrase lists ([`phrases`]) |
+//! | `phrases.<language>.toml` | more phrases for those lists, one file per language |
+//! | `brands.toml` | brands: the names that claim them, their own domains ([`brands`]) |
 //! | `ip.toml` | global allow and block CIDR lists |
 //! | `combos.toml` | combination rules: findings that together mean more ([`combos`]) |
 
+pub mod brands;
 pub mod combos;
 mod error;
 pub mod phrases;
 pub mod policy;
 
+pub use brands::{Brand, BrandClaim, Brands};
 pub use combos::Combo;
 pub use error::RulesError;
-pub use phrases::PhraseList;
+pub use phrases::{PhraseList, Phrases};
 pub use policy::{DeliveryTls, DnsFailure, DomainPolicy, Mode, PolicySet, SenderList};
 
 use crate::finding::{Disposition, Finding, Rule};
@@ -103,6 +107,17 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Parallelism.
     pub parallel: ParallelConfig,
+    /// Mixed evidence: when no disposition reaches its threshold, raw
+    /// MALICIOUS + SPOOF + SPAM + SUSPICIOUS evidence adding up to this
+    /// makes the message SUSPICIOUS (`[mixed] suspicious`; none: off).
+    pub mixed_suspicious: Option<f64>,
+}
+
+/// `[mixed]` in engine.toml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MixedConfig {
+    suspicious: f64,
 }
 
 /// A set of domain names; a name matches itself and its subdomains.
@@ -118,6 +133,45 @@ impl DomainSet {
     /// True when `host` is a listed domain or under one.
     pub fn contains(&self, host: &str) -> bool {
         self.matching(host).is_some()
+    }
+}
+
+/// Open redirectors: `host/path` prefixes (`google.*/url`), where `*`
+/// stands for any public suffix of that name.
+#[derive(Clone, Debug, Default)]
+pub struct Redirectors(Vec<(String, String)>);
+
+impl Redirectors {
+    /// The entry a link with this host and path matches, as written.
+    pub fn matching(&self, host: &str, path: &str) -> Option<String> {
+        let host = host.to_ascii_lowercase();
+        let org = crate::domain::org_domain(&host);
+        let label = org.split('.').next().unwrap_or("");
+        let path = path.to_ascii_lowercase();
+        self.0.iter().find_map(|(h, p)| {
+            let host_ok = match h.strip_suffix(".*") {
+                Some(name) => label == name,
+                None => host
+                    .strip_suffix(h.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.ends_with('.')),
+            };
+            (host_ok && path.starts_with(p.as_str())).then(|| format!("{h}{p}"))
+        })
+    }
+
+    fn parse(entries: Vec<String>) -> Redirectors {
+        Redirectors(
+            entries
+                .into_iter()
+                .map(|e| {
+                    let e = e.trim().to_ascii_lowercase();
+                    match e.find('/') {
+                        Some(i) => (e[..i].to_string(), e[i..].to_string()),
+                        None => (e, "/".to_string()),
+                    }
+                })
+                .collect(),
+        )
     }
 }
 
@@ -150,24 +204,20 @@ pub struct Lists {
     pub decoy_extensions: HashSet<String>,
     /// Body charsets scored `CT_FLAGGED_CHARSET` (set to your users' locales).
     pub flagged_charsets: HashSet<String>,
-    /// Brands and the organisational domains that may use their names.
-    pub brands: Vec<Brand>,
+    /// Hosts that forward to a URL given in the link (`google.com/url?q=`):
+    /// a redirector's own domain says nothing about where the link goes.
+    pub redirectors: Redirectors,
+    /// Link-protection services that wrap every link of a message
+    /// (Proofpoint, Mimecast, Safe Links): the wrapped URL is the real one.
+    pub link_rewriters: DomainSet,
+    /// Platforms that give anyone a sending address under their domain
+    /// (`<project>.firebaseapp.com`, `<tenant>.onmicrosoft.com`): mail from
+    /// them names a sender no one vouches for.
+    pub sender_platforms: DomainSet,
     /// Forwarders and mailing lists whose ARC seal we believe: when DMARC
     /// fails only because they modified the message, their record of the
     /// original authentication counts.
     pub trusted_arc_sealers: DomainSet,
-}
-
-/// A brand whose name in a display name is impersonation unless the mail
-/// comes from one of its domains.
-#[derive(Clone, Debug)]
-pub struct Brand {
-    /// Normalised name (lower case, single spaces), e.g. `wells fargo`.
-    pub name: String,
-    /// The name between spaces, for whole-word search in a padded display name.
-    pub padded: String,
-    /// Organisational domains allowed to use the name.
-    pub org_domains: Vec<String>,
 }
 
 /// `ip.toml`, compiled.
@@ -206,8 +256,10 @@ pub struct Rules {
     pub policy: PolicySet,
     /// lists.toml.
     pub lists: Lists,
-    /// phrases.toml.
-    pub phrases: Vec<PhraseList>,
+    /// phrases.toml and phrases.<language>.toml.
+    pub phrases: Phrases,
+    /// brands.toml.
+    pub brands: Brands,
     /// ip.toml.
     pub ip: IpLists,
     /// Protected domains for lookalike checks.
@@ -255,7 +307,9 @@ impl Rules {
 
         let phrases_path = dir.join("phrases.toml");
         let phrases_src = sources.text("phrases.toml");
-        let phrases = phrases::parse(&phrases_path, phrases_src)?;
+        let phrases = phrases::parse(&phrases_path, phrases_src, &sources.phrase_files)?;
+
+        let brands = brands::parse(&dir.join("brands.toml"), sources.text("brands.toml"))?;
 
         let ip_path = dir.join("ip.toml");
         let ip = parse_ip(&ip_path, sources.text("ip.toml"))?;
@@ -273,7 +327,7 @@ impl Rules {
                 )
             })
             .collect();
-        for list in &phrases {
+        for list in &phrases.lists {
             if scores.contains_key(&list.id) {
                 let at = phrases_src.find(&format!("[{}]", list.id)).unwrap_or(0);
                 return Err(RulesError::at(
@@ -311,6 +365,7 @@ impl Rules {
             policy,
             lists,
             phrases,
+            brands,
             ip,
             protected,
             combos,
@@ -403,6 +458,7 @@ const FILES: &[(&str, bool)] = &[
     ("policy.toml", true),
     ("lists.toml", true),
     ("phrases.toml", true),
+    ("brands.toml", true),
     ("ip.toml", true),
     ("scores.toml", false),
     ("combos.toml", true),
@@ -411,7 +467,17 @@ const FILES: &[(&str, bool)] = &[
 /// The rule files' text, read once, and the version of the set.
 struct Sources {
     texts: HashMap<&'static str, String>,
+    /// `phrases.<language>.toml`, sorted by name: (path, text).
+    phrase_files: Vec<(PathBuf, String)>,
     version: String,
+}
+
+/// Per-language phrase files are `phrases.<language>.toml` beside
+/// `phrases.toml` (one flat folder, so the rules fit a Kubernetes ConfigMap).
+fn is_phrase_file(name: &str) -> bool {
+    name.strip_prefix("phrases.")
+        .and_then(|rest| rest.strip_suffix(".toml"))
+        .is_some_and(|lang| !lang.is_empty() && !lang.contains('.'))
 }
 
 impl Sources {
@@ -431,11 +497,45 @@ impl Sources {
             hash.update(text.as_bytes());
             texts.insert(name, text);
         }
+        let mut phrase_files = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|source| RulesError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(is_phrase_file)
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|source| RulesError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hash.update(name.as_bytes());
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(text.as_bytes());
+            phrase_files.push((path, text));
+        }
         let version = hash.finalize()[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        Ok(Sources { texts, version })
+        Ok(Sources {
+            texts,
+            phrase_files,
+            version,
+        })
     }
 
     fn text(&self, name: &str) -> &str {
@@ -463,6 +563,8 @@ struct EngineFile {
     stamp: Option<StampConfig>,
     limits: Limits,
     parallel: ParallelConfig,
+    #[serde(default)]
+    mixed: Option<MixedConfig>,
 }
 
 fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
@@ -542,12 +644,23 @@ fn parse_engine(path: &Path, src: &str) -> Result<EngineConfig, RulesError> {
             ),
         ));
     }
+    if let Some(m) = &f.mixed {
+        if !(m.suspicious > 0.0 && m.suspicious.is_finite()) {
+            return Err(RulesError::at(
+                path,
+                src,
+                src.find("[mixed]").unwrap_or(0),
+                "[mixed] suspicious must be a positive number",
+            ));
+        }
+    }
     Ok(EngineConfig {
         thresholds,
         spill,
         stamp,
         limits: f.limits,
         parallel: f.parallel,
+        mixed_suspicious: f.mixed.map(|m| m.suspicious),
     })
 }
 
@@ -610,9 +723,14 @@ struct ListsFile {
     macro_extensions: Vec<String>,
     decoy_extensions: Vec<String>,
     flagged_charsets: Vec<String>,
-    brands: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     trusted_arc_sealers: Vec<String>,
+    #[serde(default)]
+    redirectors: Vec<String>,
+    #[serde(default)]
+    link_rewriters: Vec<String>,
+    #[serde(default)]
+    sender_platforms: Vec<String>,
 }
 
 fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
@@ -663,21 +781,9 @@ fn parse_lists(path: &Path, src: &str) -> Result<Lists, RulesError> {
             .into_iter()
             .map(|c| c.trim().to_ascii_lowercase())
             .collect(),
-        brands: f
-            .brands
-            .into_iter()
-            .map(|(name, domains)| {
-                let name = policy::normalize_name(&name);
-                Brand {
-                    padded: format!(" {name} "),
-                    name,
-                    org_domains: domains
-                        .iter()
-                        .map(|d| crate::domain::org_domain(&d.to_ascii_lowercase()).to_string())
-                        .collect(),
-                }
-            })
-            .collect(),
+        redirectors: Redirectors::parse(f.redirectors),
+        link_rewriters: domains(f.link_rewriters),
+        sender_platforms: domains(f.sender_platforms),
     })
 }
 

@@ -201,6 +201,11 @@ pub struct DomainPolicy {
     /// The inbound connector lockdown: when not empty, the SMTP edge
     /// accepts mail for this domain only from these ranges.
     pub accept_from: IpSet,
+    /// authserv-ids of the upstream gateways whose `Authentication-Results`
+    /// are believed (behind Office 365: `office365`, for Exchange Online's
+    /// header that names none), lower case. Only headers added after the
+    /// origin hop, by the trusted relays, count.
+    pub upstream_authserv_ids: Vec<String>,
     /// Delivery region (`us`, `eu`, ...): picks the delivery queue.
     pub region: String,
     /// VIP display names, normalised (lower case, single spaces).
@@ -482,6 +487,11 @@ fn compile_domain(
         delivery_target: f.delivery_target.clone(),
         delivery_tls: f.delivery_tls,
         accept_from: IpSet::from_nets(&f.accept_from),
+        upstream_authserv_ids: f
+            .upstream_authserv_ids
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect(),
         region: f.region.to_ascii_lowercase(),
         vip_names: f.vip_names.iter().map(|n| normalize_name(n)).collect(),
         trusted_senders: SenderList::parse(path, src, &f.trusted_senders, "trusted_senders")?,
@@ -578,6 +588,8 @@ struct DomainFile {
     delivery_tls: DeliveryTls,
     #[serde(default)]
     accept_from: Vec<IpNet>,
+    #[serde(default)]
+    upstream_authserv_ids: Vec<String>,
     #[serde(default)]
     trusted_relays: Vec<IpNet>,
     #[serde(default)]
