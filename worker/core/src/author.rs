@@ -381,6 +381,13 @@ mod tests {
                 Some("alice@example.org"),
                 &[],
             ),
+            // An internationalised domain is itself, accents and all.
+            (
+                "From: Jörg <joerg@münchen.de>\r\n",
+                Some("Jörg"),
+                Some("joerg@münchen.de"),
+                &[],
+            ),
             (
                 "From: Nutella partner, jehd <service@stayfriends.de>\r\n",
                 Some("Nutella partner, jehd"),

@@ -222,7 +222,7 @@ fn zip_overlapping(entries: u16) -> Vec<u8> {
     z
 }
 
-/// Archives inside archives, `depth` deep, around a gigabyte of zeros.
+/// Archives inside archives, `depth` deep, around 64 MiB of zeros.
 fn zip_nested(depth: usize) -> Vec<u8> {
     let mut inner = zip("zeros.bin", &vec![0; 64 << 20], true, None);
     for level in 0..depth {
@@ -271,7 +271,7 @@ fn pdf_cycles() -> Vec<u8> {
     p
 }
 
-/// A PDF with a stream that inflates to a gigabyte of zeros.
+/// A PDF with a stream that inflates to 256 MiB of zeros.
 fn pdf_flate_bomb() -> Vec<u8> {
     let zeros = vec![0u8; 256 << 20];
     let packed = miniz_oxide::deflate::compress_to_vec_zlib(&zeros, 9);

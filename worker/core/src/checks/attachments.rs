@@ -47,12 +47,22 @@ const SHORT_BODY: usize = 300;
 fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let mut f = Findings::new(ctx.rules);
     let lists = &ctx.rules.lists;
-    // Bounces and reports carry the original message's attachments; the
-    // report is not the sender's choice of file.
-    let is_report = ctx
-        .message
-        .header_raw("Content-Type")
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("multipart/report"));
+    // Bounces carry the original message's attachments; the report is not
+    // the sender's choice of file. Only a report from a mail system counts:
+    // anyone can label a message multipart/report.
+    let from_mail_system = ctx.envelope.is_null_sender()
+        || ctx.author.address.as_deref().is_some_and(|a| {
+            let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
+            matches!(
+                local.as_str(),
+                "postmaster" | "mailer-daemon" | "mail-daemon"
+            )
+        });
+    let is_bounce = from_mail_system
+        && ctx
+            .message
+            .header_raw("Content-Type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("multipart/report"));
     let attachments = ctx.parts.iter().filter(|p| p.kind == PartKind::Attachment);
     for (i, part) in attachments.enumerate() {
         let facts = ctx.content.attachments.get(i);
@@ -95,7 +105,7 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         if let Some(facts) = facts {
             archive(ctx, &mut f, &shown, facts);
             pdf(ctx, &mut f, &shown, facts);
-            if !is_report && part.depth == 0 {
+            if !is_bounce {
                 html_page(&mut f, &shown, facts);
             }
             if facts.encrypted_office && !f.has(ATT_ENCRYPTED_OFFICE) {
@@ -340,6 +350,33 @@ mod tests {
             "From: a@b.example\r\nTo: c@contoso.com\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n{body}\r\n--XX\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--XX--\r\n",
             b64(data)
         )
+    }
+
+    /// A bounce carries the original's attachments and is not judged on
+    /// them; a message that only calls itself a report is.
+    #[test]
+    fn only_a_mail_systems_report_is_excused_its_html() {
+        let page = b"<form action=\"https://x.example/\"><input type=\"password\"></form>";
+        let report = |from: &str| {
+            with_attachment("login.html", "text/html", page, "delivery failed")
+                .replace("From: a@b.example", &format!("From: {from}"))
+                .replace(
+                    "multipart/mixed",
+                    "multipart/report; report-type=delivery-status",
+                )
+        };
+        let forged = run(&CHECK, &report("alerts@b.example"), Envelope::default());
+        assert!(
+            ids(&forged).contains(&"ATT_HTML_CREDENTIAL_FORM"),
+            "{:?}",
+            ids(&forged)
+        );
+        let bounce = run(&CHECK, &report("postmaster@b.example"), Envelope::default());
+        assert!(
+            !ids(&bounce).contains(&"ATT_HTML_CREDENTIAL_FORM"),
+            "{:?}",
+            ids(&bounce)
+        );
     }
 
     #[test]

@@ -20,6 +20,18 @@ const MAX_ATTACHMENTS: usize = 20;
 /// Images decoded for QR codes per message, attached or inside PDFs: the
 /// decoder is the costly part of attachment analysis.
 const MAX_QR_IMAGES: usize = 6;
+/// Bytes inflated from archives per message, all attachments and nesting
+/// levels together.
+const MAX_INFLATED_BYTES: usize = 16 << 20;
+
+/// What one message may still spend on the costly parts of attachment
+/// analysis.
+struct Budget {
+    /// Images left to decode for QR codes.
+    qr_images: usize,
+    /// Archive bytes left to inflate.
+    inflate: usize,
+}
 /// Archives inside archives followed this deep.
 const MAX_ARCHIVE_DEPTH: usize = 2;
 
@@ -48,18 +60,20 @@ pub struct Attachment {
 
 /// Looks into every attachment of a message (bounded).
 pub fn attachments(parts: &[Part<'_>], max_text_bytes: usize) -> Vec<Attachment> {
-    let mut qr_images = MAX_QR_IMAGES;
+    let mut budget = Budget {
+        qr_images: MAX_QR_IMAGES,
+        inflate: MAX_INFLATED_BYTES,
+    };
     parts
         .iter()
         .filter(|p| p.kind == PartKind::Attachment)
         .take(MAX_ATTACHMENTS)
-        .map(|p| attachment(p, max_text_bytes, &mut qr_images))
+        .map(|p| attachment(p, max_text_bytes, &mut budget))
         .collect()
 }
 
-/// Looks into one attachment; `qr_images` is what is left of the
-/// message's image-decoding budget.
-fn attachment(part: &Part<'_>, max_text_bytes: usize, qr_images: &mut usize) -> Attachment {
+/// Looks into one attachment, spending from the message's `budget`.
+fn attachment(part: &Part<'_>, max_text_bytes: usize, budget: &mut Budget) -> Attachment {
     let name = part.filename.unwrap_or("").trim();
     let lower = name.to_ascii_lowercase();
     let mut a = Attachment {
@@ -79,13 +93,13 @@ fn attachment(part: &Part<'_>, max_text_bytes: usize, qr_images: &mut usize) -> 
         || lower.ends_with(".pdf")
     {
         if memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF").is_some() {
-            let facts = pdf::inspect(data, (*qr_images).min(3));
-            *qr_images = qr_images.saturating_sub(facts.qr_images_decoded);
+            let facts = pdf::inspect(data, budget.qr_images.min(3));
+            budget.qr_images = budget.qr_images.saturating_sub(facts.qr_images_decoded);
             a.qr_codes.extend(facts.qr_codes.iter().cloned());
             a.pdf = Some(facts);
         }
-    } else if (part.content_type.starts_with("image/") || is_image(data)) && *qr_images > 0 {
-        *qr_images -= 1;
+    } else if (part.content_type.starts_with("image/") || is_image(data)) && budget.qr_images > 0 {
+        budget.qr_images -= 1;
         a.qr_codes = qr::decode(data);
     }
     // By its bytes, or by its name: a byte in front of the first header
@@ -95,7 +109,7 @@ fn attachment(part: &Part<'_>, max_text_bytes: usize, qr_images: &mut usize) -> 
         || extension(&lower) == Some("zip")
     {
         if let Some(list) = zip::entries(data) {
-            look_inside(data, &list, "", 1, &mut a);
+            look_inside(data, &list, "", 1, &mut a, &mut budget.inflate);
             a.archive = Some(list);
         }
     }
@@ -119,19 +133,29 @@ fn attachment(part: &Part<'_>, max_text_bytes: usize, qr_images: &mut usize) -> 
 
 /// Reads an archive's readable entries: test files, and archives inside it
 /// (followed to `MAX_ARCHIVE_DEPTH`).
-fn look_inside(data: &[u8], list: &[ZipEntry], path: &str, depth: usize, a: &mut Attachment) {
-    for (name, bytes) in zip::readable(data, list) {
+fn look_inside(
+    data: &[u8],
+    list: &[ZipEntry],
+    path: &str,
+    depth: usize,
+    a: &mut Attachment,
+    budget: &mut usize,
+) {
+    for (name, bytes) in zip::readable(data, list, budget) {
         let full = format!("{path}{name}");
         if a.eicar.is_none() && signatures::is_eicar(&bytes) {
             a.eicar = Some(format!("{}: {full}", a.name));
         }
         if bytes.starts_with(b"PK\x03\x04") {
-            a.nested_archives.push(full.clone());
+            // Office documents embed their charts and sheets as packages.
+            if !full.contains("embeddings/") {
+                a.nested_archives.push(full.clone());
+            }
             if depth < MAX_ARCHIVE_DEPTH {
                 if let Some(inner) = zip::entries(&bytes) {
                     a.inner_entries
                         .extend(inner.iter().take(200).map(|e| format!("{full}/{}", e.name)));
-                    look_inside(&bytes, &inner, &format!("{full}/"), depth + 1, a);
+                    look_inside(&bytes, &inner, &format!("{full}/"), depth + 1, a, budget);
                 }
             }
         }
@@ -169,6 +193,13 @@ pub fn contains_utf16(data: &[u8], needle: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn budget() -> Budget {
+        Budget {
+            qr_images: MAX_QR_IMAGES,
+            inflate: MAX_INFLATED_BYTES,
+        }
+    }
+
     fn part<'a>(name: &'a str, ctype: &str, data: &'a [u8]) -> Part<'a> {
         Part {
             kind: PartKind::Attachment,
@@ -187,17 +218,38 @@ mod tests {
         let plain = attachment(
             &part("eicar.com", "application/octet-stream", signatures::EICAR),
             1000,
-            &mut 6,
+            &mut budget(),
         );
         assert_eq!(plain.eicar.as_deref(), Some("eicar.com"));
         let zipped = zip::tests::stored_zip("eicar.com", signatures::EICAR, false);
-        let a = attachment(&part("eicar.zip", "application/zip", &zipped), 1000, &mut 6);
+        let a = attachment(
+            &part("eicar.zip", "application/zip", &zipped),
+            1000,
+            &mut budget(),
+        );
         assert_eq!(a.eicar.as_deref(), Some("eicar.zip: eicar.com"));
         let nested = zip::tests::stored_zip("inner.zip", &zipped, false);
-        let a = attachment(&part("outer.zip", "application/zip", &nested), 1000, &mut 6);
+        let a = attachment(
+            &part("outer.zip", "application/zip", &nested),
+            1000,
+            &mut budget(),
+        );
         assert_eq!(a.eicar.as_deref(), Some("outer.zip: inner.zip/eicar.com"));
         assert_eq!(a.nested_archives, vec!["inner.zip"]);
         assert_eq!(a.inner_entries, vec!["inner.zip/eicar.com"]);
+        // With the message's inflation budget spent, archives stay closed.
+        let mut spent = Budget {
+            qr_images: 0,
+            inflate: 0,
+        };
+        let a = attachment(
+            &part("outer.zip", "application/zip", &nested),
+            1000,
+            &mut spent,
+        );
+        assert_eq!(a.eicar, None);
+        assert!(a.nested_archives.is_empty());
+        assert!(a.inner_entries.is_empty());
     }
 
     #[test]
@@ -205,18 +257,26 @@ mod tests {
         let a = attachment(
             &part("scan.png", "image/png", qr::tests::QR_PNG),
             1000,
-            &mut 6,
+            &mut budget(),
         );
         assert_eq!(a.qr_codes, vec!["https://qr.example/login"]);
         let doc = pdf::tests::pdf("https://pdf.example/x", false, Some(&pdf::tests::qr_jpeg()));
-        let a = attachment(&part("invoice.pdf", "application/pdf", &doc), 1000, &mut 6);
+        let a = attachment(
+            &part("invoice.pdf", "application/pdf", &doc),
+            1000,
+            &mut budget(),
+        );
         assert_eq!(
             a.pdf.as_ref().map(|p| p.links.clone()),
             Some(vec!["https://pdf.example/x".to_string()])
         );
         assert_eq!(a.qr_codes, vec!["https://qr.example/login"]);
         let page = b"<html><meta http-equiv=refresh content='0;url=https://x.example/'></html>";
-        let a = attachment(&part("Invoice.html", "text/html", page), 1000, &mut 6);
+        let a = attachment(
+            &part("Invoice.html", "text/html", page),
+            1000,
+            &mut budget(),
+        );
         assert_eq!(
             a.html.and_then(|h| h.refresh).as_deref(),
             Some("https://x.example/")

@@ -105,9 +105,11 @@ pub fn entries(data: &[u8]) -> Option<Vec<ZipEntry>> {
     (!entries.is_empty()).then_some(entries)
 }
 
-/// The contents of an entry, up to `MAX_ENTRY_BYTES`; `None` when it is
-/// encrypted, uses another compression method, or is damaged.
-pub fn read(data: &[u8], entry: &ZipEntry) -> Option<Vec<u8>> {
+/// The contents of an entry, up to `MAX_ENTRY_BYTES` or `limit` bytes,
+/// whichever is less; `None` when it is encrypted, uses another
+/// compression method, or is damaged.
+pub fn read(data: &[u8], entry: &ZipEntry, limit: usize) -> Option<Vec<u8>> {
+    let limit = limit.min(MAX_ENTRY_BYTES);
     if entry.encrypted {
         return None;
     }
@@ -123,8 +125,8 @@ pub fn read(data: &[u8], entry: &ZipEntry) -> Option<Vec<u8>> {
     };
     let body = data.get(start..start.saturating_add(size).min(data.len()))?;
     match entry.method {
-        0 => Some(body[..body.len().min(MAX_ENTRY_BYTES)].to_vec()),
-        8 => match miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_ENTRY_BYTES) {
+        0 => Some(body[..body.len().min(limit)].to_vec()),
+        8 => match miniz_oxide::inflate::decompress_to_vec_with_limit(body, limit) {
             Ok(v) => Some(v),
             // Over the budget: the first part is what matters here.
             Err(e) if !e.output.is_empty() => Some(e.output),
@@ -134,13 +136,25 @@ pub fn read(data: &[u8], entry: &ZipEntry) -> Option<Vec<u8>> {
     }
 }
 
-/// The contents of the first entries that can be read, with their names.
-pub fn readable(data: &[u8], list: &[ZipEntry]) -> Vec<(String, Vec<u8>)> {
-    list.iter()
+/// The contents of the first entries that can be read, with their names,
+/// taking what they inflate to from `budget` (bytes left for the whole
+/// message: overlapping entries make a few KB inflate without end).
+pub fn readable(data: &[u8], list: &[ZipEntry], budget: &mut usize) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in list
+        .iter()
         .filter(|e| !e.name.ends_with('/'))
         .take(MAX_READ_ENTRIES)
-        .filter_map(|e| read(data, e).map(|b| (e.name.clone(), b)))
-        .collect()
+    {
+        if *budget == 0 {
+            break;
+        }
+        if let Some(bytes) = read(data, e, *budget) {
+            *budget = budget.saturating_sub(bytes.len().max(1));
+            out.push((e.name.clone(), bytes));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -188,18 +202,29 @@ pub(crate) mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].name, "a.exe");
         assert!(list[0].encrypted);
-        assert_eq!(read(&z, &list[0]), None, "encrypted entries are not read");
+        assert_eq!(
+            read(&z, &list[0], 100),
+            None,
+            "encrypted entries are not read"
+        );
         let z = stored_zip("eicar.com", b"hello", false);
         let list = entries(&z).expect("a zip");
+        let mut budget = 100;
         assert_eq!(
-            readable(&z, &list),
+            readable(&z, &list, &mut budget),
             vec![("eicar.com".to_string(), b"hello".to_vec())]
+        );
+        assert_eq!(budget, 95);
+        assert_eq!(
+            readable(&z, &list, &mut 0),
+            vec![],
+            "no budget left, nothing read"
         );
         assert_eq!(entries(b"not a zip"), None);
         // Damaged: every prefix either lists or refuses, never panics.
         for cut in 0..z.len() {
             if let Some(list) = entries(&z[..cut]) {
-                let _ = readable(&z[..cut], &list);
+                let _ = readable(&z[..cut], &list, &mut 1000);
             }
         }
     }
@@ -214,6 +239,11 @@ pub(crate) mod tests {
         let cd = memchr::memmem::find(&z, b"PK\x01\x02").expect("cd");
         z[cd + 10] = 8;
         let list = entries(&z).expect("zip");
-        assert_eq!(read(&z, &list[0]).as_deref(), Some(&content[..]));
+        assert_eq!(read(&z, &list[0], 1 << 20).as_deref(), Some(&content[..]));
+        assert_eq!(
+            read(&z, &list[0], 10).as_deref(),
+            Some(&content[..10]),
+            "the limit holds"
+        );
     }
 }
