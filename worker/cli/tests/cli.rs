@@ -110,6 +110,65 @@ fn replay_reads_mbox_and_maildir() {
     assert_eq!(s["errors"], 0, "{s}");
 }
 
+/// Messages without an extension (SpamAssassin's corpora, MH folders) are
+/// read, labelled by path; files that are no messages are reported as
+/// skipped with why, in the text and the JSON summary.
+#[test]
+fn replay_reads_extensionless_messages_and_reports_skipped_files() {
+    let dir = tempdir("extensionless");
+    let spam = std::fs::read(root().join("corpus/spam/01-pharma-thebat.eml")).expect("spam");
+    let mut with_from_line = b"From sender@example.org Tue Mar 12 10:15:02 2002\n".to_vec();
+    with_from_line.extend_from_slice(&spam);
+    std::fs::write(
+        dir.join("00001.7848dde101aa985090474a91ec93fcf0"),
+        &with_from_line,
+    )
+    .expect("sa");
+    std::fs::create_dir_all(dir.join("inbox")).expect("mh");
+    std::fs::write(dir.join("inbox/17"), &spam).expect("mh msg");
+    std::fs::write(dir.join("README.txt"), "how this corpus was made\n").expect("readme");
+    std::fs::write(
+        dir.join("labels.csv"),
+        "path,label\n00001.7848dde101aa985090474a91ec93fcf0,SPAM\ninbox/17,SPAM\n",
+    )
+    .expect("labels");
+    let labels = dir.join("labels.csv");
+    let d = dir.to_str().expect("path");
+    let out = mailsift(&[
+        "replay",
+        d,
+        "--labels",
+        labels.to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(s["messages"], 2, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(s["unlabelled"], 0, "both are found under their labels: {s}");
+    assert_eq!(s["skipped"], 2, "{s}");
+    let skipped = s["skipped_samples"].to_string();
+    assert!(
+        skipped.contains("README.txt") && skipped.contains("labels.csv"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("does not start with a header field"),
+        "{skipped}"
+    );
+    let text = mailsift(&["replay", d]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("skipped 2 files that are not messages:"),
+        "{text}"
+    );
+}
+
 #[test]
 fn check_shows_findings_and_stamps() {
     let out = mailsift(&["check", "corpus/malicious/01-invoice-pdf-exe.eml"]);

@@ -1,7 +1,7 @@
 //! mailsift-corpus: what an analyst replays and how it is summarised.
 //!
-//! - [`sources`]: `.eml` directories, mbox files and maildirs, read lazily
-//!   one message at a time;
+//! - [`sources`]: directories of messages (any file name), mbox files and
+//!   maildirs, read lazily one message at a time, skipped files reported;
 //! - [`labels`]: `labels.csv`, what each message is expected to be;
 //! - [`report`]: per-message records and the run summary (dispositions,
 //!   routes, rule hits, the confusion matrix against labels).
@@ -14,4 +14,4 @@ pub mod sources;
 
 pub use labels::{Label, Labels, LabelsError};
 pub use report::{Record, Summary};
-pub use sources::{messages, Item};
+pub use sources::{messages, Item, Skipped};

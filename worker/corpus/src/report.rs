@@ -109,6 +109,10 @@ pub struct Summary {
     pub incomplete: u64,
     /// Up to 50 `(name, error)` pairs.
     pub error_samples: Vec<(String, String)>,
+    /// Files in the replayed directories that were not read as messages.
+    pub skipped: u64,
+    /// Up to 50 `(path, why)` pairs of them.
+    pub skipped_samples: Vec<(String, String)>,
     /// Label → disposition → count (only with labels).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confusion: Option<BTreeMap<String, BTreeMap<String, u64>>>,
@@ -181,6 +185,14 @@ impl Summary {
             self.error_samples
                 .push((name.to_string(), error.to_string()));
         }
+    }
+
+    /// Records the files a directory walk passed over (see
+    /// [`crate::Skipped`]): counted, and the first 50 kept with why.
+    pub fn add_skipped(&mut self, skipped: Vec<(String, String)>) {
+        self.skipped += skipped.len() as u64;
+        let room = 50usize.saturating_sub(self.skipped_samples.len());
+        self.skipped_samples.extend(skipped.into_iter().take(room));
     }
 
     /// Fills timing and label statistics.
@@ -361,6 +373,17 @@ impl Summary {
             let _ = writeln!(s, "\nerrors:");
             for (name, e) in &self.error_samples {
                 let _ = writeln!(s, "  {name}: {e}");
+            }
+        }
+        if self.skipped > 0 {
+            // The first few; `--format json` has the first 50.
+            let _ = writeln!(s, "\nskipped {} files that are not messages:", self.skipped);
+            for (name, why) in self.skipped_samples.iter().take(10) {
+                let _ = writeln!(s, "  {name}: {why}");
+            }
+            let shown = self.skipped_samples.len().min(10) as u64;
+            if self.skipped > shown {
+                let _ = writeln!(s, "  ... and {} more", self.skipped - shown);
             }
         }
         s

@@ -1,9 +1,36 @@
-//! Replay sources: directories of `.eml` files (recursive), mbox files and
-//! maildirs, read lazily one message at a time so memory stays flat.
+//! Replay sources: directories (recursive), mbox files and maildirs, read
+//! lazily one message at a time so memory stays flat. In a directory every
+//! regular file that looks like a message is read, whatever its name
+//! (SpamAssassin's corpora and MH folders have no extensions); the others
+//! are reported as skipped, with why, never dropped silently.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Files a directory walk passed over, each with why: shared with the
+/// iterator, read once it is done.
+#[derive(Clone, Debug, Default)]
+pub struct Skipped(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Skipped {
+    /// A new, empty record.
+    pub fn new() -> Skipped {
+        Skipped::default()
+    }
+
+    /// The files skipped so far, `(path, why)`, in walk order.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, path: &Path, why: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push((path.display().to_string(), why.to_string()));
+        }
+    }
+}
 
 /// One message from a source, or why it could not be read.
 #[derive(Debug)]
@@ -16,19 +43,33 @@ pub struct Item {
 
 /// Iterates every message under `paths`, in a stable order.
 ///
-/// - a directory: `.eml` files recursively, `.mbox`/`.mbx` files, and the
-///   `cur/` and `new/` files of any maildir inside it;
+/// - a directory, recursively: `.eml` files and the `cur/` and `new/` files
+///   of maildirs (always messages), `.mbox`/`.mbx` files (mboxes), and every
+///   other regular file that starts like a message (a header block) or an
+///   mbox (a `From ` line); the rest go to `skipped` with the reason;
 /// - a file named `.mbox`/`.mbx`, or any non-`.eml` file starting with
 ///   `From `: an mbox;
-/// - any other file: one message.
+/// - any other file named on its own: one message.
 ///
 /// Messages over `max_bytes` are reported as errors without being held in memory.
-pub fn messages(paths: Vec<PathBuf>, max_bytes: usize) -> impl Iterator<Item = Item> + Send {
+pub fn messages(
+    paths: Vec<PathBuf>,
+    max_bytes: usize,
+    skipped: &Skipped,
+) -> impl Iterator<Item = Item> + Send {
     let max_bytes = max_bytes.max(1);
-    paths.into_iter().flat_map(move |p| expand(&p, max_bytes))
+    let skipped = skipped.clone();
+    paths
+        .into_iter()
+        .flat_map(move |p| expand(&p, max_bytes, &skipped))
 }
 
-fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send> {
+fn expand(
+    path: &Path,
+    max_bytes: usize,
+    skipped: &Skipped,
+) -> Box<dyn Iterator<Item = Item> + Send> {
+    let skipped = skipped.clone();
     if path.is_dir() {
         let walker = walkdir::WalkDir::new(path)
             .follow_links(false)
@@ -49,9 +90,12 @@ fn expand(path: &Path, max_bytes: usize) -> Box<dyn Iterator<Item = Item> + Send
                     Ok(e) if e.file_type().is_file() || e.file_type().is_symlink() => {
                         let p = e.path();
                         match kind(p) {
-                            Some(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
-                            Some(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
-                            None => Box::new(std::iter::empty()),
+                            Ok(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
+                            Ok(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
+                            Err(why) => {
+                                skipped.push(p, &why);
+                                Box::new(std::iter::empty())
+                            }
                         }
                     }
                     Ok(_) => Box::new(std::iter::empty()),
@@ -70,25 +114,83 @@ enum Kind {
     Mbox,
 }
 
-/// What a file found while walking a directory is.
-fn kind(path: &Path) -> Option<Kind> {
+/// What a file found while walking a directory is, or why it is not read.
+fn kind(path: &Path) -> Result<Kind, String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase());
     match ext.as_deref() {
-        Some("eml") => return Some(Kind::Single),
-        Some("mbox" | "mbx") => return Some(Kind::Mbox),
+        Some("eml") => return Ok(Kind::Single),
+        Some("mbox" | "mbx") => return Ok(Kind::Mbox),
         _ => {}
     }
-    let parent = path.parent()?;
-    let in_maildir = matches!(
-        parent.file_name().and_then(|n| n.to_str()),
-        Some("cur" | "new")
-    ) && parent
-        .parent()
-        .is_some_and(|md| md.join("cur").is_dir() && md.join("new").is_dir());
-    in_maildir.then_some(Kind::Single)
+    let in_maildir = path.parent().is_some_and(|parent| {
+        matches!(
+            parent.file_name().and_then(|n| n.to_str()),
+            Some("cur" | "new")
+        ) && parent
+            .parent()
+            .is_some_and(|md| md.join("cur").is_dir() && md.join("new").is_dir())
+    });
+    if in_maildir {
+        return Ok(Kind::Single);
+    }
+    let in_maildir_tmp = path.parent().is_some_and(|parent| {
+        parent.file_name().and_then(|n| n.to_str()) == Some("tmp")
+            && parent
+                .parent()
+                .is_some_and(|md| md.join("cur").is_dir() && md.join("new").is_dir())
+    });
+    if in_maildir_tmp {
+        return Err("in a maildir's tmp/ (a delivery still being written)".into());
+    }
+    // Anything else is judged by how it starts.
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    File::open(path)
+        .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut head))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    match sniff(&head)? {
+        // One message saved with its `From ` line (SpamAssassin's corpora)
+        // is a message named by its file; several are an mbox.
+        Kind::Mbox if !holds_several(path) => Ok(Kind::Single),
+        kind => Ok(kind),
+    }
+}
+
+/// An mbox-looking file with a second `From ` separator (after a blank
+/// line) in its first 16 MiB; larger files are taken as mboxes.
+fn holds_several(path: &Path) -> bool {
+    const LOOK: u64 = 16 << 20;
+    let mut data = Vec::new();
+    match File::open(path).and_then(|f| f.take(LOOK + 1).read_to_end(&mut data)) {
+        Ok(n) if n as u64 > LOOK => true,
+        Ok(_) => data.windows(7).any(|w| w == b"\n\nFrom "),
+        Err(_) => true,
+    }
+}
+
+/// Bytes read to decide whether a file is a message.
+const HEAD_BYTES: usize = 4096;
+
+/// A message starts with a header field (`Name: value`, the name printable
+/// ASCII without spaces), an mbox with a `From ` line.
+fn sniff(head: &[u8]) -> Result<Kind, String> {
+    if head.is_empty() {
+        return Err("empty file".into());
+    }
+    if head.starts_with(b"From ") {
+        return Ok(Kind::Mbox);
+    }
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = &head[..line_end];
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 && line[..colon].iter().all(|b| b.is_ascii_graphic()) => {
+            Ok(Kind::Single)
+        }
+        _ if head.contains(&0) => Err("binary data, not a message".into()),
+        _ => Err("does not start with a header field or an mbox `From ` line".into()),
+    }
 }
 
 fn looks_like_mbox(path: &Path) -> bool {
@@ -236,7 +338,7 @@ mod tests {
         let dir = tmp("mbox");
         let p = dir.join("a.mbox");
         std::fs::write(&p, "From a@b Mon Jan 1 00:00:00 2024\nSubject: 1\n\n>From here\n\nFrom c@d Mon Jan 1 00:00:00 2024\nSubject: 2\n\nx\n").unwrap();
-        let items: Vec<Item> = messages(vec![p], 1 << 20).collect();
+        let items: Vec<Item> = messages(vec![p], 1 << 20, &Skipped::new()).collect();
         assert_eq!(items.len(), 2);
         assert!(items[0].name.ends_with("a.mbox#1"));
         assert_eq!(
@@ -257,14 +359,65 @@ mod tests {
         std::fs::write(dir.join("x.eml"), "Subject: a\n\nb\n").unwrap();
         std::fs::write(dir.join("big.eml"), vec![b'a'; 100]).unwrap();
         std::fs::write(dir.join("labels.csv"), "path,label\n").unwrap();
-        let items: Vec<Item> = messages(vec![dir.clone()], 50).collect();
+        // Extension-less messages (SpamAssassin, MH), with or without a
+        // `From ` line, and files that are no messages.
+        std::fs::write(
+            dir.join("00001.7848dde1"),
+            "From a@b Mon Jan 1 00:00:00 2002\nSubject: c\n\nd\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("17"), "Return-Path: <a@b>\nSubject: e\n\nf\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "just some notes\n").unwrap();
+        std::fs::write(dir.join("empty"), "").unwrap();
+        std::fs::write(dir.join("blob.bin"), [0u8, 1, 2, 3]).unwrap();
+        let skipped = Skipped::new();
+        let items: Vec<Item> = messages(vec![dir.clone()], 50, &skipped).collect();
         let names: Vec<String> = items
             .iter()
             .map(|i| i.name.replace(&dir.display().to_string(), ""))
             .collect();
-        assert_eq!(names, vec!["/big.eml", "/md/cur/1:2,S", "/x.eml"]);
-        assert!(items[0].bytes.is_err());
-        let missing: Vec<Item> = messages(vec![dir.join("nope.eml")], 50).collect();
+        assert_eq!(
+            names,
+            vec![
+                "/00001.7848dde1",
+                "/17",
+                "/big.eml",
+                "/md/cur/1:2,S",
+                "/x.eml"
+            ]
+        );
+        assert!(items[0].bytes.is_ok() && items[1].bytes.is_ok());
+        assert!(items[2].bytes.is_err());
+        let skipped: Vec<(String, String)> = skipped
+            .list()
+            .into_iter()
+            .map(|(p, why)| (p.replace(&dir.display().to_string(), ""), why))
+            .collect();
+        let expect = [
+            ("/blob.bin", "binary data, not a message"),
+            ("/empty", "empty file"),
+            (
+                "/labels.csv",
+                "does not start with a header field or an mbox `From ` line",
+            ),
+            (
+                "/md/tmp/ignored",
+                "in a maildir's tmp/ (a delivery still being written)",
+            ),
+            (
+                "/notes.txt",
+                "does not start with a header field or an mbox `From ` line",
+            ),
+        ];
+        assert_eq!(
+            skipped,
+            expect
+                .iter()
+                .map(|(p, w)| (p.to_string(), w.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let missing: Vec<Item> =
+            messages(vec![dir.join("nope.eml")], 50, &Skipped::new()).collect();
         assert!(missing[0]
             .bytes
             .as_ref()

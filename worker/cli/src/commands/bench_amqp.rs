@@ -73,9 +73,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             PathBuf::from("corpus")
         }
     });
-    let bodies: Vec<Vec<u8>> = mailsift_corpus::messages(vec![source.clone()], 64 << 20)
-        .filter_map(|i| i.bytes.ok())
-        .collect();
+    let bodies: Vec<Vec<u8>> = mailsift_corpus::messages(
+        vec![source.clone()],
+        64 << 20,
+        &mailsift_corpus::Skipped::new(),
+    )
+    .filter_map(|i| i.bytes.ok())
+    .collect();
     anyhow::ensure!(!bodies.is_empty(), "no messages under {}", source.display());
     let avg = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
     let threads = args

@@ -33,7 +33,9 @@ pub fn run(args: EnqueueArgs) -> Result<()> {
     let envelope = args.envelope.envelope();
     let progress = spinner("confirmed");
     let max_bytes = engine.rules().engine.limits.max_message_bytes;
-    let items = mailsift_corpus::messages(args.paths, max_bytes).map(|i| (i.name, i.bytes));
+    let skipped = mailsift_corpus::Skipped::new();
+    let items =
+        mailsift_corpus::messages(args.paths, max_bytes, &skipped).map(|i| (i.name, i.bytes));
     let started = Instant::now();
     let report = service::runtime()?
         .block_on(mailsift_amqp::enqueue::enqueue(
@@ -58,6 +60,13 @@ pub fn run(args: EnqueueArgs) -> Result<()> {
     );
     for (name, e) in &report.unreadable {
         eprintln!("  {name}: {e}");
+    }
+    let skipped = skipped.list();
+    if !skipped.is_empty() {
+        eprintln!("skipped {} files that are not messages:", skipped.len());
+        for (name, why) in &skipped {
+            eprintln!("  {name}: {why}");
+        }
     }
     if report.refused > 0 {
         bail!("the broker refused {} messages", report.refused);

@@ -132,8 +132,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let max_bytes = engine.rules().engine.limits.max_message_bytes;
     let started = Instant::now();
     let with_labels = labels.is_some();
+    let skipped = mailsift_corpus::Skipped::new();
     let mut summary = pool.install(|| {
-        mailsift_corpus::messages(args.paths.clone(), max_bytes)
+        mailsift_corpus::messages(args.paths.clone(), max_bytes, &skipped)
             .par_bridge()
             .fold(
                 || Summary::new(with_labels),
@@ -169,6 +170,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         std::fs::write(path, zone.to_yaml())
             .with_context(|| format!("cannot write --record-dns {}", path.display()))?;
     }
+    summary.add_skipped(skipped.list());
     summary.finish(started.elapsed().as_secs_f64(), threads);
     summary.authentication = auth_mode;
     let mut stdout = std::io::stdout().lock();
