@@ -39,6 +39,8 @@ enum Command {
     BenchAmqp(commands::bench_amqp::BenchArgs),
     /// List every rule id with its effective disposition, weight and meaning.
     Rules(commands::rules::RulesCmd),
+    /// Work on a labelled corpus (`corpus add`: a misclassified message joins it).
+    Corpus(commands::corpus::CorpusCmd),
 }
 
 fn main() {
@@ -51,6 +53,7 @@ fn main() {
         Command::Deliver(args) => commands::deliver::run(args),
         Command::Topology(args) => commands::topology::run(args),
         Command::BenchAmqp(args) => commands::bench_amqp::run(args),
+        Command::Corpus(args) => commands::corpus::run(args),
         Command::Rules(args) => commands::rules::run(args),
     };
     if let Err(e) = result {

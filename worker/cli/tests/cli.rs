@@ -360,3 +360,64 @@ fn check_with_recorded_dns_shows_and_stamps_authentication() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no/such/zone.yml"));
 }
+
+/// `corpus add` copies the message under its label with the next number,
+/// lists it in labels.csv, records today's verdict as its golden file, and
+/// refuses the same message twice or a label that is no disposition.
+#[test]
+fn corpus_add_brings_a_message_in_with_label_and_golden_verdict() {
+    let corpus = tempdir("corpus-add");
+    std::fs::create_dir_all(corpus.join("spam")).expect("dir");
+    std::fs::write(corpus.join("spam/07-old.eml"), "Subject: old\n\nx\n").expect("old");
+    std::fs::write(
+        corpus.join("labels.csv"),
+        "path,label\nspam/07-old.eml,SPAM",
+    )
+    .expect("labels");
+    let message = root().join("corpus/spam/01-pharma-thebat.eml");
+    let c = corpus.to_str().expect("path");
+    let m = message.to_str().expect("path");
+    let out = mailsift(&[
+        "corpus",
+        "add",
+        m,
+        "--label",
+        "SPAM",
+        "--corpus",
+        c,
+        "--name",
+        "Pharma, again",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added = corpus.join("spam/08-pharma-again.eml");
+    assert_eq!(
+        std::fs::read(&added).expect("copied"),
+        std::fs::read(&message).expect("original")
+    );
+    let labels = std::fs::read_to_string(corpus.join("labels.csv")).expect("labels");
+    assert_eq!(
+        labels,
+        "path,label\nspam/07-old.eml,SPAM\nspam/08-pharma-again.eml,SPAM\n"
+    );
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(corpus.join("golden/spam/08-pharma-again.eml.json"))
+            .expect("golden"),
+    )
+    .expect("JSON");
+    assert_eq!(golden["disposition"], "SPAM", "{golden}");
+    assert!(
+        golden["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+        "{golden}"
+    );
+    let again = mailsift(&["corpus", "add", m, "--label", "SPAM", "--corpus", c]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains("already in the corpus as spam/08-pharma-again.eml"));
+    let bad = mailsift(&["corpus", "add", m, "--label", "JUNK", "--corpus", c]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown label `JUNK`"));
+}

@@ -6,20 +6,8 @@
 use mailsift_core::{Disposition, Engine};
 use mailsift_testkit::Label;
 use mailsift_testkit::{corpus_messages, engine, root};
-use serde_json::json;
 
-fn verdict_json(engine: &Engine, raw: &[u8]) -> serde_json::Value {
-    let v = engine.classify(raw, None);
-    json!({
-        "disposition": v.disposition,
-        "route": v.route,
-        "policy_domain": v.policy_domain,
-        "bulk_level": v.bulk_level,
-        "scores": v.scores,
-        "reasons": v.reasons(),
-        "origin_ip": v.origin.as_ref().and_then(|o| o.ip),
-    })
-}
+use mailsift_corpus::golden::verdict_json;
 
 #[test]
 fn corpus_matches_golden_verdicts() {
@@ -30,8 +18,8 @@ fn corpus_matches_golden_verdicts() {
         let actual = verdict_json(engine(), &raw);
         if bless {
             std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
-            let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
-            std::fs::write(&golden, text).expect("write golden");
+            std::fs::write(&golden, mailsift_corpus::golden::to_file_text(&actual))
+                .expect("write golden");
             continue;
         }
         let expected: serde_json::Value = match std::fs::read_to_string(&golden) {

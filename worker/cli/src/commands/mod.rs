@@ -2,6 +2,7 @@
 
 pub mod bench_amqp;
 pub mod check;
+pub mod corpus;
 pub mod deliver;
 pub mod edge;
 pub mod enqueue;
