@@ -421,3 +421,71 @@ fn corpus_add_brings_a_message_in_with_label_and_golden_verdict() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown label `JUNK`"));
 }
+
+/// `--compare-rules`: with a SPAM threshold no message reaches, the spam
+/// fixtures change, the table and the per-label loss say so, and each
+/// changed message is listed with its own from and to.
+#[test]
+fn replay_compares_two_rule_sets() {
+    let other = rules_copy("compare-rules");
+    let engine_toml = std::fs::read_to_string(other.join("engine.toml")).expect("engine.toml");
+    std::fs::write(
+        other.join("engine.toml"),
+        engine_toml.replacen("SPAM = 5.0", "SPAM = 500.0", 1),
+    )
+    .expect("write");
+    let out = mailsift(&[
+        "replay",
+        "corpus/spam",
+        "--labels",
+        "corpus/labels.csv",
+        "--compare-rules",
+        other.to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let c = &s["comparison"];
+    let spam = s["dispositions"]["SPAM"].as_u64().expect("SPAM count");
+    assert_eq!(c["messages"], s["messages"], "{c}");
+    assert_eq!(
+        c["changed"].as_u64(),
+        Some(spam),
+        "every SPAM verdict changes: {c}"
+    );
+    assert!(
+        c["transitions"]
+            .as_object()
+            .expect("table")
+            .keys()
+            .all(|k| k.starts_with("SPAM -> ")),
+        "{c}"
+    );
+    assert_eq!(c["labels"]["SPAM"]["lost"].as_u64(), Some(spam), "{c}");
+    assert_eq!(c["labels"]["SPAM"]["gained"], 0, "{c}");
+    let changes = c["changes"].as_array().expect("changes");
+    assert_eq!(changes.len() as u64, spam);
+    assert!(
+        changes
+            .iter()
+            .all(|ch| ch["from"] == "SPAM" && ch["to"] != "SPAM"),
+        "{c}"
+    );
+    let text = mailsift(&[
+        "replay",
+        "corpus/spam",
+        "--compare-rules",
+        other.to_str().expect("path"),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    let total = s["messages"].as_u64().expect("messages");
+    assert!(
+        text.contains(&format!("{spam} of {total} messages changed disposition")),
+        "{text}"
+    );
+}

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod add;
+pub mod compare;
 pub mod golden;
 pub mod labels;
 pub mod report;

@@ -113,6 +113,9 @@ pub struct Summary {
     pub skipped: u64,
     /// Up to 50 `(path, why)` pairs of them.
     pub skipped_samples: Vec<(String, String)>,
+    /// With `--compare-rules`: what the other rules change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<crate::compare::Comparison>,
     /// Label → disposition → count (only with labels).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confusion: Option<BTreeMap<String, BTreeMap<String, u64>>>,
@@ -268,6 +271,12 @@ impl Summary {
 
     /// Merges another partial summary (parallel replay).
     pub fn merge(&mut self, other: Summary) {
+        if let Some(c) = other.comparison {
+            match &mut self.comparison {
+                Some(mine) => mine.merge(c),
+                None => self.comparison = Some(c),
+            }
+        }
         self.messages += other.messages;
         for (k, v) in other.dispositions {
             *self.dispositions.entry(k).or_default() += v;
@@ -374,6 +383,9 @@ impl Summary {
             for (name, e) in &self.error_samples {
                 let _ = writeln!(s, "  {name}: {e}");
             }
+        }
+        if let Some(c) = &self.comparison {
+            s.push_str(&c.to_text());
         }
         if self.skipped > 0 {
             // The first few; `--format json` has the first 50.

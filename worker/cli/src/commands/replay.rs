@@ -35,11 +35,18 @@ pub struct ReplayArgs {
     threads: Option<usize>,
     #[command(flatten)]
     dns: DnsArgs,
+    /// Also classify every message with the rules in this directory and
+    /// report what changes: a from -> to table, the changed messages with
+    /// the rules that differ, and per label what was gained and lost.
+    #[arg(long)]
+    compare_rules: Option<PathBuf>,
 }
 
 /// What every replay thread shares.
 struct Run<'a> {
     engine: &'a Engine,
+    /// The other rules of `--compare-rules`.
+    compare: Option<&'a Engine>,
     auth: Option<&'a BlockingAuthenticator>,
     labels: Option<&'a Labels>,
     recorded: Mutex<Zone>,
@@ -54,7 +61,16 @@ impl Run<'_> {
         let label = self.labels.and_then(|l| l.get(&item.name));
         let line = match item.bytes {
             Ok(raw) => {
+                let other = self.compare.map(|b| (b, raw.clone()));
                 let verdict = self.classify(raw);
+                if let Some((b, raw)) = other {
+                    let theirs = b.classify(&raw, None);
+                    let mine = self.engine.classify(&raw, None);
+                    summary
+                        .comparison
+                        .get_or_insert_with(Default::default)
+                        .add(&item.name, label, &mine, &theirs);
+                }
                 summary.add(&item.name, &verdict, label);
                 self.out.as_ref().map(|_| {
                     serde_json::to_string(&Record::classified(&item.name, &verdict, label))
@@ -120,8 +136,16 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         ))),
         None => None,
     };
+    let compare = match &args.compare_rules {
+        Some(dir) => Some(
+            Engine::load(dir)
+                .map_err(|e| anyhow::anyhow!("unusable rules in {}: {e}", dir.display()))?,
+        ),
+        None => None,
+    };
     let run = Run {
         engine: &engine,
+        compare: compare.as_ref(),
         auth: auth.as_ref(),
         labels: labels.as_ref(),
         recorded: Mutex::new(Zone::new()),
@@ -171,6 +195,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             .with_context(|| format!("cannot write --record-dns {}", path.display()))?;
     }
     summary.add_skipped(skipped.list());
+    if let Some(c) = &mut summary.comparison {
+        c.finish();
+    }
     summary.finish(started.elapsed().as_secs_f64(), threads);
     summary.authentication = auth_mode;
     let mut stdout = std::io::stdout().lock();
