@@ -11,9 +11,20 @@ fn mailsift(args: &[&str]) -> Output {
         .expect("run mailsift")
 }
 
+/// Runs a command that must succeed and print one JSON document.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = mailsift(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
 #[test]
 fn replay_corpus_json_summary_has_the_contract_fields() {
-    let out = mailsift(&[
+    let s = json_of(&[
         "replay",
         "corpus/malicious",
         "corpus/none",
@@ -22,12 +33,6 @@ fn replay_corpus_json_summary_has_the_contract_fields() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     for key in [
         "messages",
         "seconds",
@@ -99,13 +104,7 @@ fn replay_reads_mbox_and_maildir() {
     }
     std::fs::write(dir.join("md/cur/1700000000.1.host:2,S"), &a).expect("md msg");
     std::fs::write(dir.join("md/new/1700000001.2.host"), &b).expect("md msg");
-    let out = mailsift(&["replay", dir.to_str().expect("path"), "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let s = json_of(&["replay", dir.to_str().expect("path"), "--format", "json"]);
     assert_eq!(s["messages"], 4, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
 }
@@ -134,7 +133,7 @@ fn replay_reads_extensionless_messages_and_reports_skipped_files() {
     .expect("labels");
     let labels = dir.join("labels.csv");
     let d = dir.to_str().expect("path");
-    let out = mailsift(&[
+    let s = json_of(&[
         "replay",
         d,
         "--labels",
@@ -142,12 +141,6 @@ fn replay_reads_extensionless_messages_and_reports_skipped_files() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(s["messages"], 2, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
     assert_eq!(s["unlabelled"], 0, "both are found under their labels: {s}");
@@ -434,7 +427,7 @@ fn replay_compares_two_rule_sets() {
         engine_toml.replacen("SPAM = 5.0", "SPAM = 500.0", 1),
     )
     .expect("write");
-    let out = mailsift(&[
+    let s = json_of(&[
         "replay",
         "corpus/spam",
         "--labels",
@@ -444,12 +437,6 @@ fn replay_compares_two_rule_sets() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let c = &s["comparison"];
     let spam = s["dispositions"]["SPAM"].as_u64().expect("SPAM count");
     assert_eq!(c["messages"], s["messages"], "{c}");

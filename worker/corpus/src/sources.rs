@@ -90,7 +90,8 @@ fn expand(
                     Ok(e) if e.file_type().is_file() || e.file_type().is_symlink() => {
                         let p = e.path();
                         match kind(p) {
-                            Ok(Kind::Mbox) => Box::new(mbox(p, max_bytes)),
+                            Ok(Kind::Mbox) => Box::new(mbox(p, max_bytes, false)),
+                            Ok(Kind::FromLines) => Box::new(mbox(p, max_bytes, true)),
                             Ok(Kind::Single) => Box::new(std::iter::once(single(p, max_bytes))),
                             Err(why) => {
                                 skipped.push(p, &why);
@@ -103,15 +104,21 @@ fn expand(
             }),
         )
     } else if looks_like_mbox(path) {
-        Box::new(mbox(path, max_bytes))
+        Box::new(mbox(path, max_bytes, false))
     } else {
         Box::new(std::iter::once(single(path, max_bytes)))
     }
 }
 
 enum Kind {
+    /// One message.
     Single,
+    /// An mbox by its name: members are `file#N`.
     Mbox,
+    /// A file of any name that starts with a `From ` line: one message
+    /// saved with its separator (SpamAssassin's corpora), named by its
+    /// path, or several, named like an mbox's.
+    FromLines,
 }
 
 /// What a file found while walking a directory is, or why it is not read.
@@ -150,24 +157,7 @@ fn kind(path: &Path) -> Result<Kind, String> {
     File::open(path)
         .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut head))
         .map_err(|e| format!("cannot read: {e}"))?;
-    match sniff(&head)? {
-        // One message saved with its `From ` line (SpamAssassin's corpora)
-        // is a message named by its file; several are an mbox.
-        Kind::Mbox if !holds_several(path) => Ok(Kind::Single),
-        kind => Ok(kind),
-    }
-}
-
-/// An mbox-looking file with a second `From ` separator (after a blank
-/// line) in its first 16 MiB; larger files are taken as mboxes.
-fn holds_several(path: &Path) -> bool {
-    const LOOK: u64 = 16 << 20;
-    let mut data = Vec::new();
-    match File::open(path).and_then(|f| f.take(LOOK + 1).read_to_end(&mut data)) {
-        Ok(n) if n as u64 > LOOK => true,
-        Ok(_) => data.windows(7).any(|w| w == b"\n\nFrom "),
-        Err(_) => true,
-    }
+    sniff(&head)
 }
 
 /// Bytes read to decide whether a file is a message.
@@ -180,7 +170,7 @@ fn sniff(head: &[u8]) -> Result<Kind, String> {
         return Err("empty file".into());
     }
     if head.starts_with(b"From ") {
-        return Ok(Kind::Mbox);
+        return Ok(Kind::FromLines);
     }
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = &head[..line_end];
@@ -225,9 +215,12 @@ fn single(path: &Path, max_bytes: usize) -> Item {
     Item { name, bytes }
 }
 
-/// Splits an mbox on `From ` lines, undoing `>From ` quoting (mboxrd), one
-/// message in memory at a time and none larger than `max_bytes`.
-fn mbox(path: &Path, max_bytes: usize) -> impl Iterator<Item = Item> + Send {
+/// Splits an mbox on `From ` lines, undoing `>From ` quoting (mboxrd), at
+/// most two messages in memory at a time and none larger than `max_bytes`.
+/// With `lone_by_path`, a file holding a single message names it by the
+/// file's path (it is a saved message, not a mailbox); members are
+/// `file#N` otherwise.
+fn mbox(path: &Path, max_bytes: usize, lone_by_path: bool) -> impl Iterator<Item = Item> + Send {
     let display = path.display().to_string();
     let reader = File::open(path).map(BufReader::new);
     let mut state = match reader {
@@ -239,15 +232,30 @@ fn mbox(path: &Path, max_bytes: usize) -> impl Iterator<Item = Item> + Send {
         }),
         Err(e) => Err(Some(format!("cannot read: {e}"))),
     };
+    // One message read ahead, to know whether the first is alone.
+    let mut ahead: Option<(usize, Result<Vec<u8>, String>)> = None;
+    let mut first = lone_by_path;
     std::iter::from_fn(move || match &mut state {
         Err(e) => e.take().map(|e| Item {
             name: display.clone(),
             bytes: Err(e),
         }),
-        Ok(r) => r.next_message(max_bytes).map(|(i, bytes)| Item {
-            name: format!("{display}#{i}"),
-            bytes,
-        }),
+        Ok(r) => {
+            let (i, bytes) = ahead.take().or_else(|| r.next_message(max_bytes))?;
+            if std::mem::take(&mut first) {
+                ahead = r.next_message(max_bytes);
+                if ahead.is_none() {
+                    return Some(Item {
+                        name: display.clone(),
+                        bytes,
+                    });
+                }
+            }
+            Some(Item {
+                name: format!("{display}#{i}"),
+                bytes,
+            })
+        }
     })
 }
 
@@ -367,6 +375,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("17"), "Return-Path: <a@b>\nSubject: e\n\nf\n").unwrap();
+        std::fs::write(
+            dir.join("two"),
+            "From a@b Mon Jan 1 00:00:00 2002\nSubject: 1\n\nx\n\nFrom c@d Mon Jan 1 00:00:00 2002\nSubject: 2\n\ny\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("notes.txt"), "just some notes\n").unwrap();
         std::fs::write(dir.join("empty"), "").unwrap();
         std::fs::write(dir.join("blob.bin"), [0u8, 1, 2, 3]).unwrap();
@@ -383,11 +396,17 @@ mod tests {
                 "/17",
                 "/big.eml",
                 "/md/cur/1:2,S",
+                "/two#1",
+                "/two#2",
                 "/x.eml"
             ]
         );
+        assert_eq!(
+            items[0].bytes.as_deref().ok(),
+            Some(&b"Subject: c\n\nd\n"[..])
+        );
         assert!(items[0].bytes.is_ok() && items[1].bytes.is_ok());
-        assert!(items[2].bytes.is_err());
+        assert!(items[2].bytes.is_err(), "big.eml is over the limit");
         let skipped: Vec<(String, String)> = skipped
             .list()
             .into_iter()

@@ -64,12 +64,21 @@ impl Run<'_> {
                 let other = self.compare.map(|b| (b, raw.clone()));
                 let verdict = self.classify(raw);
                 if let Some((b, raw)) = other {
+                    // Both sides without authentication; without it the
+                    // replayed verdict already is that.
                     let theirs = b.classify(&raw, None);
-                    let mine = self.engine.classify(&raw, None);
+                    let unauthenticated;
+                    let mine = match self.auth {
+                        None => &verdict,
+                        Some(_) => {
+                            unauthenticated = self.engine.classify(&raw, None);
+                            &unauthenticated
+                        }
+                    };
                     summary
                         .comparison
                         .get_or_insert_with(Default::default)
-                        .add(&item.name, label, &mine, &theirs);
+                        .add(&item.name, label, mine, &theirs);
                 }
                 summary.add(&item.name, &verdict, label);
                 self.out.as_ref().map(|_| {
