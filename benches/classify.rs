@@ -63,6 +63,34 @@ fn engine(parallel_checks_above: Option<usize>) -> Engine {
     Engine::new(Arc::new(rules))
 }
 
+/// The engine with a trained model: `MAILSIFT_MODEL` if set (a file from
+/// `mailsift train`), else a synthetic model with every weight non-zero,
+/// the worst case for the scorer (each token also goes through the
+/// evidence ranking). The cost of scoring does not depend on the values.
+fn engine_with_model() -> Engine {
+    use mailsift_core::model::{Model, ModelMeta};
+    let mut rules = Rules::load(&root().join("rules"), &catalogue()).expect("rules");
+    let model = match std::env::var_os("MAILSIFT_MODEL") {
+        Some(path) => Model::load(Path::new(&path)).expect("MAILSIFT_MODEL"),
+        None => {
+            let bits: u8 = std::env::var("BENCH_BITS")
+                .ok()
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(20);
+            let weights = (0..1u32 << bits)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            let meta = ModelMeta {
+                settings: "synthetic benchmark model".into(),
+                ..ModelMeta::hand_built(bits)
+            };
+            Model::new(meta, weights).expect("model")
+        }
+    };
+    rules.model = Some(Arc::new(model));
+    Engine::new(Arc::new(rules))
+}
+
 fn bench(c: &mut Criterion) {
     let msgs = messages();
     let total_bytes: usize = msgs.iter().map(Vec::len).sum();
@@ -82,6 +110,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for m in &msgs {
                 black_box(engine.classify(m, None));
+            }
+        })
+    });
+    // The learned classifier's cost on top (issue: at most 25 % more).
+    let with_model = engine_with_model();
+    g.bench_function("classify/sequential-with-model", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(with_model.classify(m, None));
             }
         })
     });

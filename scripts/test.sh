@@ -46,6 +46,7 @@ need=()
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 command -v postfix >/dev/null 2>&1 || need+=(postfix)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 if ((${#need[@]})); then
   echo "== installing ${need[*]} (apt-get)"

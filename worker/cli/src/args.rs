@@ -14,6 +14,19 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A pool of `threads` worker threads (default: one per core), and how
+/// many it has.
+pub fn thread_pool(threads: Option<usize>) -> Result<(rayon::ThreadPool, usize)> {
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting worker threads")?;
+    Ok((pool, threads))
+}
+
 /// Output format of reports.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Format {
@@ -23,12 +36,16 @@ pub enum Format {
     Json,
 }
 
-/// The rules directory.
+/// The rules directory and the trained model weighed with them.
 #[derive(clap::Args, Clone)]
 pub struct RulesArgs {
     /// Rules directory (default: the shipped rules/).
     #[arg(long, env = "MAILSIFT_RULES")]
     pub rules: Option<PathBuf>,
+    /// A content classifier written by `mailsift train`, weighed with the
+    /// rules (reloaded with them). None is shipped: train on your mail.
+    #[arg(long, value_name = "FILE", env = "MAILSIFT_MODEL")]
+    pub model: Option<PathBuf>,
 }
 
 impl RulesArgs {
@@ -37,8 +54,16 @@ impl RulesArgs {
         self.rules.clone().unwrap_or_else(Rules::default_dir)
     }
 
-    /// Loads the engine, with the file and line of any error.
+    /// Loads the engine (with the model, if given), with the file and
+    /// line of any error.
     pub fn engine(&self) -> Result<Engine> {
+        let dir = self.dir();
+        Engine::load_with_model(&dir, self.model.as_deref())
+            .with_context(|| format!("unusable rules in {}", dir.display()))
+    }
+
+    /// Loads the rules alone, whatever --model says.
+    pub fn engine_without_model(&self) -> Result<Engine> {
         let dir = self.dir();
         Engine::load(&dir).with_context(|| format!("unusable rules in {}", dir.display()))
     }
@@ -50,7 +75,12 @@ impl RulesArgs {
         telemetry: &Arc<Telemetry>,
     ) -> Result<(Arc<ArcSwap<Engine>>, Reloader)> {
         let shared = Arc::new(ArcSwap::from_pointee(self.engine()?));
-        let reloader = Reloader::new(&self.dir(), shared.clone(), telemetry.clone());
+        let reloader = Reloader::new(
+            &self.dir(),
+            self.model.as_deref(),
+            shared.clone(),
+            telemetry.clone(),
+        );
         reloader.announce();
         Ok((shared, reloader))
     }

@@ -39,6 +39,10 @@ enum Command {
     BenchAmqp(commands::bench_amqp::BenchArgs),
     /// List every rule id with its effective disposition, weight and meaning.
     Rules(commands::rules::RulesCmd),
+    /// Train the content classifier on labelled mail (use it with --model).
+    Train(commands::train::TrainArgs),
+    /// Fit rule weights and thresholds to labelled mail under a false-positive cap.
+    Tune(commands::tune::TuneArgs),
     /// Work on a labelled corpus (`corpus add`: a misclassified message joins it).
     Corpus(commands::corpus::CorpusCmd),
 }
@@ -54,6 +58,8 @@ fn main() {
         Command::Topology(args) => commands::topology::run(args),
         Command::BenchAmqp(args) => commands::bench_amqp::run(args),
         Command::Corpus(args) => commands::corpus::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Tune(args) => commands::tune::run(args),
         Command::Rules(args) => commands::rules::run(args),
     };
     if let Err(e) = result {

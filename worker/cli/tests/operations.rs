@@ -208,6 +208,14 @@ async fn a_pool_of_three_loses_nothing_when_one_is_killed() {
     }
 }
 
+/// Replaces a file whole, as kubelet and most editors do (write aside, then
+/// rename), so the worker never sees it half written.
+fn replace_file(path: &Path, contents: &str) {
+    let aside = path.with_extension("toml.new");
+    std::fs::write(&aside, contents).expect("write aside");
+    std::fs::rename(&aside, path).expect("rename into place");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_worker_reloads_its_rules_and_keeps_them_when_broken() {
     let vhost = Vhost::new("reload");
@@ -237,11 +245,10 @@ async fn a_running_worker_reloads_its_rules_and_keeps_them_when_broken() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Every message without an envelope derives one: now that is SPAM.
     let scores = std::fs::read_to_string(rules.join("scores.toml")).expect("scores.toml");
-    std::fs::write(
-        rules.join("scores.toml"),
-        format!("{scores}\n[INFO_ENVELOPE_DERIVED]\ndisposition = \"SPAM\"\nweight = 50.0\n"),
-    )
-    .expect("write scores.toml");
+    replace_file(
+        &rules.join("scores.toml"),
+        &format!("{scores}\n[INFO_ENVELOPE_DERIVED]\ndisposition = \"SPAM\"\nweight = 50.0\n"),
+    );
     let changed = Instant::now();
     let body = worker.wait_until(Duration::from_secs(10), |_, b| version(b) != v0, "/metrics");
     let v1 = version(&body);
@@ -254,7 +261,7 @@ async fn a_running_worker_reloads_its_rules_and_keeps_them_when_broken() {
     publishing.await.expect("publisher");
 
     // A broken file: the rules in use stay.
-    std::fs::write(rules.join("scores.toml"), "[NO_SUCH_RULE]\nweight = 1.0\n").expect("write");
+    replace_file(&rules.join("scores.toml"), "[NO_SUCH_RULE]\nweight = 1.0\n");
     let body = worker.wait_until(
         Duration::from_secs(10),
         |_, b| b.contains("mailsift_rules_last_reload_success 0"),

@@ -5,7 +5,7 @@
 //! level. Checks only report findings; nothing else decides.
 
 use crate::finding::{Disposition, Finding};
-use crate::rules::{DnsFailure, DomainPolicy, Mode, Rules};
+use crate::rules::{DnsFailure, DomainPolicy, EngineConfig, Mode, Rules};
 use crate::verdict::Route;
 use std::collections::BTreeMap;
 
@@ -179,6 +179,17 @@ fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> (Dispos
     for f in findings {
         raw[f.disposition.index()] += f.weight;
     }
+    score_sums(raw, &rules.engine, exempt)
+}
+
+/// The scoring step on per-disposition sums of finding weights, under an
+/// engine configuration (thresholds, spill, mixed evidence). Public so the
+/// weight tuner scores candidate weights exactly as the engine would.
+pub fn score_sums(
+    raw: [f64; 6],
+    engine: &EngineConfig,
+    exempt: &[Disposition],
+) -> (Disposition, [f64; 6]) {
     // Evidence for a stronger disposition also counts, scaled, towards
     // weaker ones (a half-proven phish is at least suspicious). Evidence for
     // an exempt disposition spills nowhere: an exemption would be hollow if
@@ -186,7 +197,7 @@ fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> (Dispos
     let mut scores = raw;
     for from in Disposition::ALL.into_iter().filter(|d| !exempt.contains(d)) {
         for to in Disposition::ALL {
-            let share = rules.engine.spill[from.index()][to.index()];
+            let share = engine.spill[from.index()][to.index()];
             if share > 0.0 && raw[from.index()] > 0.0 {
                 scores[to.index()] += raw[from.index()] * share;
             }
@@ -196,12 +207,12 @@ fn score(findings: &[Finding], rules: &Rules, exempt: &[Disposition]) -> (Dispos
     let mut disposition = Disposition::ALL
         .into_iter()
         .filter(allowed)
-        .find(|d| scores[d.index()] >= rules.threshold(*d))
+        .find(|d| scores[d.index()] >= engine.thresholds[d.index()])
         .unwrap_or(Disposition::None);
     // Evidence of several kinds, none enough alone (a disguised sender, an
     // offer, a hidden link), still adds up to a message nobody should
     // trust: at least SUSPICIOUS, ahead of BULK.
-    if let Some(mixed) = rules.engine.mixed_suspicious {
+    if let Some(mixed) = engine.mixed_suspicious {
         let weaker = disposition == Disposition::None || disposition == Disposition::Bulk;
         let evidence: f64 = [
             Disposition::Malicious,

@@ -16,6 +16,7 @@ use crate::authres::AuthResults;
 use crate::checks::{Check, Context, CHECKS};
 use crate::envelope::Envelope;
 use crate::finding::{Finding, Rule};
+use crate::model::Model;
 use crate::parsed::Parsed;
 use crate::prepared::Prepared;
 use crate::rules::{Rules, RulesError};
@@ -64,7 +65,38 @@ impl Engine {
 
     /// Loads and compiles the rules in `dir` (see [`Rules::load`]).
     pub fn load(dir: &Path) -> Result<Engine, RulesError> {
-        Ok(Engine::new(Arc::new(Rules::load(dir, &catalogue())?)))
+        Engine::load_with_model(dir, None)
+    }
+
+    /// Loads the rules in `dir` and, if given, a trained model the `model`
+    /// check weighs. The version is the rules' and the model's together
+    /// (see [`Engine::version_of`]).
+    pub fn load_with_model(dir: &Path, model: Option<&Path>) -> Result<Engine, RulesError> {
+        let mut rules = Rules::load(dir, &catalogue())?;
+        if let Some(path) = model {
+            let loaded = Model::load(path).map_err(|source| RulesError::Model {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            rules.version = format!("{}+{}", rules.version, loaded.version());
+            rules.model = Some(Arc::new(loaded));
+        }
+        Ok(Engine::new(Arc::new(rules)))
+    }
+
+    /// The version [`Engine::load_with_model`] would give the same files,
+    /// computed cheaply (a reload watcher polls it).
+    pub fn version_of(dir: &Path, model: Option<&Path>) -> Result<String, RulesError> {
+        let rules = crate::rules::fingerprint(dir)?;
+        match model {
+            None => Ok(rules),
+            Some(path) => Model::fingerprint(path)
+                .map(|m| format!("{rules}+{m}"))
+                .map_err(|source| RulesError::Model {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+        }
     }
 
     /// The rules in use.

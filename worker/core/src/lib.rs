@@ -7,7 +7,8 @@
 //! Layers, bottom up (a module uses only those above it in this list):
 //!
 //! - data: [`finding`] (dispositions, findings, rule ids), [`envelope`],
-//!   [`authres`] (authentication results);
+//!   [`authres`] (authentication results), [`model`] (a trained
+//!   classifier's weights and file format);
 //! - helpers: [`text`], [`fold`] (the form lists are matched in),
 //!   [`domain`], [`url`], [`html`], [`ipset`], [`message`] (the only
 //!   `mail-parser` user), [`author`] (the sender as a client shows it),
@@ -15,7 +16,8 @@
 //! - [`rules`]: rule and policy files, loaded and compiled once;
 //! - [`content`] (text and links, extracted once), [`inspect`] (what
 //!   attachments hold: PDFs, QR codes, archives, HTML pages) and
-//!   [`checks`] (one module per analysis; findings only);
+//!   [`checks`] (one module per analysis; findings only), [`features`]
+//!   (what the learned [`model`] weighs);
 //! - [`verdict`] and [`decide`] (the one decision pass), [`stamp`];
 //! - [`parsed`] (the one parse), [`prepared`] (facts under an envelope,
 //!   classification) and [`engine`] (the front door).
@@ -49,6 +51,7 @@ pub mod decide;
 pub mod domain;
 pub mod engine;
 pub mod envelope;
+pub mod features;
 pub mod finding;
 pub mod fold;
 pub mod html;
@@ -56,6 +59,7 @@ pub mod inspect;
 pub mod ipset;
 pub mod journal;
 pub mod message;
+pub mod model;
 pub mod parsed;
 pub mod prepared;
 pub mod relay;
@@ -69,6 +73,7 @@ pub use authres::{AuthResults, AuthSubject};
 pub use engine::Engine;
 pub use envelope::{Direction, Envelope};
 pub use finding::{Disposition, Finding, Rule};
+pub use model::{Model, ModelError};
 pub use parsed::Parsed;
 pub use prepared::Prepared;
 pub use rules::{DomainPolicy, Rules, RulesError};

@@ -121,7 +121,7 @@ impl Comparison {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "\ncompared with the other rules: {} of {} messages changed disposition",
+            "\ncompared with the other rules or model: {} of {} messages changed disposition",
             self.changed, self.messages
         );
         for (t, n) in &self.transitions {

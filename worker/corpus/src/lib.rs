@@ -13,10 +13,12 @@
 pub mod add;
 pub mod compare;
 pub mod golden;
+pub mod html;
 pub mod labels;
 pub mod report;
 pub mod sources;
 
+pub use html::HtmlReport;
 pub use labels::{Label, Labels, LabelsError};
 pub use report::{Record, Summary};
 pub use sources::{messages, Item, Skipped};

@@ -1,4 +1,5 @@
-//! Hot reload of rules and policy.
+//! Hot reload of rules and policy (and of the trained model given with
+//! them, which is watched and versioned with the rules).
 //!
 //! Triggers: SIGHUP, a change in the rules directory (watched as a
 //! directory, because Kubernetes updates a ConfigMap mount by swapping its
@@ -10,7 +11,6 @@
 //! broker topology is built from them.
 
 use arc_swap::ArcSwap;
-use mailsift_core::rules::fingerprint;
 use mailsift_core::Engine;
 use mailsift_telemetry::events::{RulesLoaded, RulesReloadRefused};
 use mailsift_telemetry::Telemetry;
@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// How long the rules directory must stay unchanged before a reload reads
+/// it: editors and kubelet write in several steps.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// What a reload attempt did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +43,8 @@ pub enum Reload {
 /// Reloads the rules of one directory into a shared engine.
 pub struct Reloader {
     dir: PathBuf,
+    /// The trained model reloaded with the rules, if any.
+    model: Option<PathBuf>,
     engine: Arc<ArcSwap<Engine>>,
     telemetry: Arc<Telemetry>,
     /// The fingerprint last refused, so a poll does not refuse it again.
@@ -46,10 +52,17 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader for `dir`, whose rules `engine` holds now.
-    pub fn new(dir: &Path, engine: Arc<ArcSwap<Engine>>, telemetry: Arc<Telemetry>) -> Reloader {
+    /// A reloader for `dir` (and the model file, if any), whose rules
+    /// `engine` holds now.
+    pub fn new(
+        dir: &Path,
+        model: Option<&Path>,
+        engine: Arc<ArcSwap<Engine>>,
+        telemetry: Arc<Telemetry>,
+    ) -> Reloader {
         Reloader {
             dir: dir.to_path_buf(),
+            model: model.map(Path::to_path_buf),
             engine,
             telemetry,
             refused: Mutex::new(None),
@@ -83,7 +96,7 @@ impl Reloader {
             }
             Reload::Refused(why)
         };
-        let fingerprint = match fingerprint(&self.dir) {
+        let fingerprint = match self.fingerprint() {
             Ok(f) => f,
             Err(e) => return refuse(e.to_string(), None),
         };
@@ -94,7 +107,7 @@ impl Reloader {
         if fingerprint == kept || already_refused {
             return Reload::Unchanged;
         }
-        let next = match Engine::load(&self.dir) {
+        let next = match Engine::load_with_model(&self.dir, self.model.as_deref()) {
             Ok(engine) => engine,
             Err(e) => return refuse(e.to_string(), Some(fingerprint)),
         };
@@ -129,6 +142,29 @@ impl Reloader {
         Reload::Swapped { from: kept, to }
     }
 
+    /// The version the files on disk would load as.
+    fn fingerprint(&self) -> Result<String, mailsift_core::RulesError> {
+        Engine::version_of(&self.dir, self.model.as_deref())
+    }
+
+    /// Reloads once the directory has stopped changing: a file written in
+    /// place is empty or half written for a moment, and a poll that reads
+    /// it then would swap in rules nobody wrote. A directory still changing
+    /// is left to the next event or tick.
+    async fn reload_when_settled(&self) -> Reload {
+        let Ok(before) = self.fingerprint() else {
+            return self.reload();
+        };
+        if before == self.engine.load().rules().version {
+            return Reload::Unchanged;
+        }
+        tokio::time::sleep(SETTLE).await;
+        match self.fingerprint() {
+            Ok(after) if after != before => Reload::Unchanged,
+            _ => self.reload(),
+        }
+    }
+
     /// Reloads on SIGHUP, on a change in the directory and every `poll`
     /// (none if zero), until `shutdown` turns true. Changes are gathered
     /// for a moment first: an editor or kubelet writes in several steps.
@@ -141,7 +177,21 @@ impl Reloader {
                     let _ = tx.send(());
                 }
             })
-            .and_then(|mut w| w.watch(&self.dir, RecursiveMode::NonRecursive).map(|()| w))
+            .and_then(|mut w| {
+                w.watch(&self.dir, RecursiveMode::NonRecursive)?;
+                // The model's folder too (a file may be replaced by rename).
+                if let Some(folder) = self.model.as_deref().and_then(Path::parent) {
+                    let folder = if folder.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        folder
+                    };
+                    if folder != self.dir {
+                        w.watch(folder, RecursiveMode::NonRecursive)?;
+                    }
+                }
+                Ok(w)
+            })
         };
         let _watcher = match watcher {
             Ok(w) => Some(w),
@@ -171,9 +221,9 @@ impl Reloader {
                     }
                 }
                 Some(()) = changes.recv() => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(SETTLE).await;
                     while changes.try_recv().is_ok() {}
-                    self.reload();
+                    self.reload_when_settled().await;
                 }
                 Some(_) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading rules");
@@ -182,7 +232,7 @@ impl Reloader {
                     }
                 }
                 _ = async { match ticks.as_mut() { Some(t) => t.tick().await, None => std::future::pending().await } } => {
-                    self.reload();
+                    self.reload_when_settled().await;
                 }
             }
         }
@@ -197,7 +247,7 @@ mod tests {
         let dir = mailsift_testkit::rules_copy(name);
         let engine = Arc::new(ArcSwap::from_pointee(Engine::load(&dir).expect("rules")));
         let telemetry = Telemetry::new();
-        let r = Reloader::new(&dir, engine.clone(), telemetry.clone());
+        let r = Reloader::new(&dir, None, engine.clone(), telemetry.clone());
         (dir, r, engine, telemetry)
     }
 
@@ -260,5 +310,53 @@ mod tests {
         };
         assert!(why.contains("regions changed"), "{why}");
         assert_eq!(engine.load().rules().version, to);
+    }
+
+    /// A small model whose only weight is on `token`.
+    fn model_bytes(token: &str, weight: f32) -> Vec<u8> {
+        use mailsift_core::model::{token_index, ModelMeta};
+        let bits = 10;
+        let mut weights = vec![0f32; 1 << bits];
+        weights[token_index(&["w:", token], bits) as usize] = weight;
+        let meta = ModelMeta::hand_built(bits);
+        mailsift_core::Model::new(meta, weights)
+            .expect("model")
+            .to_bytes()
+    }
+
+    #[test]
+    fn the_model_reloads_with_the_rules_and_a_broken_one_is_refused() {
+        let dir = mailsift_testkit::rules_copy("reload-model");
+        let path = dir.join("model.bin");
+        std::fs::write(&path, model_bytes("viagra", 4.0)).expect("write");
+        let engine = Arc::new(ArcSwap::from_pointee(
+            Engine::load_with_model(&dir, Some(&path)).expect("rules and model"),
+        ));
+        let r = Reloader::new(&dir, Some(&path), engine.clone(), Telemetry::new());
+        let v0 = engine.load().rules().version.clone();
+        assert!(v0.contains('+'), "the version names the model: {v0}");
+        assert_eq!(r.reload(), Reload::Unchanged);
+
+        std::fs::write(&path, model_bytes("casino", 4.0)).expect("write");
+        let Reload::Swapped { to, .. } = r.reload() else {
+            panic!("a new model is not swapped in");
+        };
+        let weight = |e: &Engine, t: &str| e.rules().model.as_ref().map(|m| m.weight(&["w:", t]));
+        assert_eq!(weight(&engine.load(), "casino"), Some(4.0));
+
+        let mut corrupt = model_bytes("lottery", 4.0);
+        let at = corrupt.len() / 2;
+        corrupt[at] ^= 1;
+        std::fs::write(&path, corrupt).expect("write");
+        let Reload::Refused(why) = r.reload() else {
+            panic!("a corrupt model was accepted");
+        };
+        assert!(
+            why.contains("corrupt") && why.contains("model.bin"),
+            "{why}"
+        );
+        assert_eq!(engine.load().rules().version, to, "the model in use stays");
+        assert_eq!(weight(&engine.load(), "casino"), Some(4.0));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -9,4 +9,6 @@ pub mod enqueue;
 pub mod replay;
 pub mod rules;
 pub mod topology;
+pub mod train;
+pub mod tune;
 pub mod worker;

@@ -6,7 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use mailsift_auth::zone::Zone;
 use mailsift_auth::BlockingAuthenticator;
 use mailsift_core::{Engine, Verdict};
-use mailsift_corpus::{Item, Labels, Record, Summary};
+use mailsift_corpus::{HtmlReport, Item, Labels, Record, Summary};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,17 +40,29 @@ pub struct ReplayArgs {
     /// the rules that differ, and per label what was gained and lost.
     #[arg(long)]
     compare_rules: Option<PathBuf>,
+    /// Also classify every message with this trained model (instead of
+    /// --model; with --compare-rules, on those rules) and report what
+    /// changes, as --compare-rules does.
+    #[arg(long, value_name = "FILE")]
+    compare_model: Option<PathBuf>,
+    /// Write a self-contained HTML report here (counts, confusion heat
+    /// map, score histograms, top rules, model calibration, domains,
+    /// slowest messages; open it in any browser).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
 }
 
 /// What every replay thread shares.
 struct Run<'a> {
     engine: &'a Engine,
-    /// The other rules of `--compare-rules`.
+    /// The other rules or model of `--compare-rules` / `--compare-model`.
     compare: Option<&'a Engine>,
     auth: Option<&'a BlockingAuthenticator>,
     labels: Option<&'a Labels>,
     recorded: Mutex<Zone>,
     out: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    /// `--report`'s data.
+    report: Option<Mutex<HtmlReport>>,
     write_error: Mutex<Option<std::io::Error>>,
 }
 
@@ -62,7 +74,12 @@ impl Run<'_> {
         let line = match item.bytes {
             Ok(raw) => {
                 let other = self.compare.map(|b| (b, raw.clone()));
+                let started = Instant::now();
                 let verdict = self.classify(raw);
+                if let Some(Ok(mut report)) = self.report.as_ref().map(Mutex::lock) {
+                    let micros = started.elapsed().as_micros() as u64;
+                    report.add(&item.name, &verdict, label, micros);
+                }
                 if let Some((b, raw)) = other {
                     // Both sides without authentication; without it the
                     // replayed verdict already is that.
@@ -86,6 +103,9 @@ impl Run<'_> {
                 })
             }
             Err(e) => {
+                if let Some(Ok(mut report)) = self.report.as_ref().map(Mutex::lock) {
+                    report.add_error();
+                }
                 summary.add_error(&item.name, &e);
                 self.out
                     .as_ref()
@@ -132,25 +152,28 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             bail!("{}: no such file or directory", p.display());
         }
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .context("starting worker threads")?;
+    let (pool, threads) = crate::args::thread_pool(args.threads)?;
     let out = match &args.out {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         ))),
         None => None,
     };
-    let compare = match &args.compare_rules {
-        Some(dir) => Some(
-            Engine::load(dir)
+    let compare = if args.compare_rules.is_some() || args.compare_model.is_some() {
+        let dir = args
+            .compare_rules
+            .clone()
+            .unwrap_or_else(|| args.rules.dir());
+        let model = args
+            .compare_model
+            .as_deref()
+            .or(args.rules.model.as_deref());
+        Some(
+            Engine::load_with_model(&dir, model)
                 .map_err(|e| anyhow::anyhow!("unusable rules in {}: {e}", dir.display()))?,
-        ),
-        None => None,
+        )
+    } else {
+        None
     };
     let run = Run {
         engine: &engine,
@@ -159,6 +182,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         labels: labels.as_ref(),
         recorded: Mutex::new(Zone::new()),
         out,
+        report: args.report.as_ref().map(|_| Mutex::new(HtmlReport::new())),
         write_error: Mutex::new(None),
     };
     let progress = spinner("messages");
@@ -202,6 +226,22 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             .map_err(|_| anyhow::anyhow!("DNS recording poisoned"))?;
         std::fs::write(path, zone.to_yaml())
             .with_context(|| format!("cannot write --record-dns {}", path.display()))?;
+    }
+    if let (Some(path), Some(report)) = (&args.report, run.report) {
+        let report = report
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("report poisoned"))?;
+        let title = format!(
+            "mailsift replay of {} (rules {})",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            engine.rules().version
+        );
+        std::fs::write(path, report.render(&title))
+            .with_context(|| format!("cannot write --report {}", path.display()))?;
     }
     summary.add_skipped(skipped.list());
     if let Some(c) = &mut summary.comparison {

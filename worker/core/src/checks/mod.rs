@@ -13,6 +13,7 @@ pub mod bulk;
 pub mod content;
 pub mod headers;
 pub mod ip;
+pub mod model;
 pub mod sender;
 pub mod spoof;
 pub mod testfiles;
@@ -53,6 +54,7 @@ pub const CHECKS: &[Check] = &[
     attachments::CHECK,
     testfiles::CHECK,
     bulk::CHECK,
+    model::CHECK,
 ];
 
 /// Everything a check may look at. Built once per message by the engine.

@@ -13,6 +13,14 @@ pub enum RulesError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The trained model given with the rules cannot be used.
+    #[error("{}: {source}", path.display())]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// Why.
+        source: crate::model::ModelError,
+    },
     /// The file is not valid, at a known position.
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {

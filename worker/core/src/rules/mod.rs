@@ -29,11 +29,13 @@ pub use policy::{DeliveryTls, DnsFailure, DomainPolicy, Mode, PolicySet, SenderL
 
 use crate::finding::{Disposition, Finding, Rule};
 use crate::ipset::IpSet;
+use crate::model::Model;
 use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toml::Spanned;
 
 /// Weight and disposition of one rule id.
@@ -266,6 +268,9 @@ pub struct Rules {
     pub protected: Vec<ProtectedDomain>,
     /// Combination rules applied by the scoring pass (combos.toml).
     pub combos: Vec<Combo>,
+    /// The trained content classifier loaded with the rules (`--model`),
+    /// weighed by the `model` check.
+    pub model: Option<Arc<Model>>,
     scores: HashMap<String, Score>,
 }
 
@@ -369,6 +374,7 @@ impl Rules {
             ip,
             protected,
             combos,
+            model: None,
             scores,
         })
     }

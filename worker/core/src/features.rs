@@ -1,0 +1,391 @@
+//! The tokens the learned classifier ([`crate::model`]) weighs, drawn from
+//! what the checks already extracted: the subject, the decoded text of
+//! every body part (HTML as its visible text), link hosts and paths, and
+//! the shape of the headers and MIME structure.
+//!
+//! Any language and charset: mail-parser has decoded the text to Unicode;
+//! words are runs of letters and digits in any script, lower-cased; runs in
+//! scripts written without spaces (Chinese, Japanese, Thai) become
+//! overlapping character pairs, and a run too long to be a word is
+//! `#long`. Word pairs one and two apart (rspamd's OSB idea, trimmed)
+//! catch phrases. Digits become `0`, so prices and reference numbers
+//! generalise.
+//!
+//! Bounded: at most [`MAX_WORDS`] words of text, [`MAX_LINKS`] links and
+//! [`MAX_HEADERS`] header names per message.
+//!
+//! Changing what is drawn here changes what a weight means: bump
+//! [`crate::model::FEATURES_VERSION`] so old models are refused.
+
+use crate::checks::Context;
+use crate::content::LinkSource;
+use crate::domain::org_domain;
+use crate::url::Host;
+
+/// Words of text drawn per message.
+pub const MAX_WORDS: usize = 3_000;
+/// Links drawn per message.
+pub const MAX_LINKS: usize = 40;
+/// Header names drawn per message.
+pub const MAX_HEADERS: usize = 80;
+/// A longer run of letters is not a word.
+const MAX_WORD_CHARS: usize = 24;
+/// Character pairs drawn from one unspaced run.
+const MAX_PAIRS_PER_RUN: usize = 64;
+
+/// A token, as the parts it is made of (`["p:", "claim", " ", "your"]`):
+/// the model hashes the parts in a row, so no string is built per token.
+pub type Token<'a> = [&'a str];
+
+/// Calls `sink` with every token of the message (repeats included; the
+/// model counts each once).
+pub fn tokens(ctx: &Context<'_>, sink: &mut dyn FnMut(&Token<'_>)) {
+    if let Some(subject) = ctx.message.subject() {
+        let mut buf = String::new();
+        words(subject, 200, &mut buf, &mut |w| sink(&["s:", w]));
+    }
+    text_tokens(&ctx.content.text, sink);
+    links(ctx, &mut |p, v| sink(&[p, v]));
+    shape(ctx, &mut |p, v| sink(&[p, v]));
+}
+
+/// Unigrams and the pairs one and two words apart.
+fn text_tokens(text: &str, sink: &mut dyn FnMut(&Token<'_>)) {
+    // The two previous words, most recent first.
+    let mut recent: [String; 2] = [String::new(), String::new()];
+    let mut buf = String::new();
+    words(text, MAX_WORDS, &mut buf, &mut |w| {
+        sink(&["w:", w]);
+        if !recent[0].is_empty() {
+            sink(&["p:", &recent[0], " ", w]);
+        }
+        if !recent[1].is_empty() {
+            sink(&["q:", &recent[1], " ", w]);
+        }
+        let [a, b] = &mut recent;
+        std::mem::swap(a, b);
+        a.clear();
+        a.push_str(w);
+    });
+}
+
+/// Splits `text` into normalised words, at most `limit` of them (`buf` is
+/// scratch space for words that need normalising).
+fn words(text: &str, limit: usize, buf: &mut String, sink: &mut dyn FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut count = 0;
+    let mut start = None;
+    let mut i = 0;
+    // Byte by byte for ASCII (most text), decoding only other characters:
+    // this loop sees every character of every message.
+    while i <= bytes.len() {
+        let (alnum, width) = match bytes.get(i) {
+            None => (false, 1),
+            Some(b) if b.is_ascii() => (b.is_ascii_alphanumeric(), 1),
+            Some(_) => match text.get(i..).and_then(|rest| rest.chars().next()) {
+                Some(c) => (c.is_alphanumeric(), c.len_utf8()),
+                None => (false, 1),
+            },
+        };
+        if alnum {
+            start.get_or_insert(i);
+        } else if let Some(from) = start.take() {
+            count += word(&text[from..i], buf, sink);
+            if count >= limit {
+                return;
+            }
+        }
+        i += width;
+    }
+}
+
+/// Sends one run of letters and digits as tokens; returns how many.
+fn word(w: &str, buf: &mut String, sink: &mut dyn FnMut(&str)) -> usize {
+    if w.is_ascii() {
+        // The common case, without a copy when already lower case.
+        if w.len() < 2 {
+            return 0;
+        }
+        if w.len() > MAX_WORD_CHARS {
+            sink("#long");
+        } else if w.bytes().all(|b| b.is_ascii_lowercase()) {
+            sink(w);
+        } else {
+            buf.clear();
+            buf.extend(w.bytes().map(|b| {
+                if b.is_ascii_digit() {
+                    '0'
+                } else {
+                    char::from(b.to_ascii_lowercase())
+                }
+            }));
+            sink(buf);
+        }
+        return 1;
+    }
+    let chars = w.chars().count();
+    if chars < 2 {
+        return 0;
+    }
+    if w.chars().any(unspaced) {
+        // A script written without spaces: overlapping pairs.
+        let mut sent = 0;
+        let mut previous: Option<char> = None;
+        for c in w.chars() {
+            if let Some(p) = previous {
+                buf.clear();
+                buf.push(p);
+                buf.push(c);
+                sink(buf);
+                sent += 1;
+                if sent == MAX_PAIRS_PER_RUN {
+                    break;
+                }
+            }
+            previous = Some(c);
+        }
+        return sent;
+    }
+    if chars > MAX_WORD_CHARS {
+        sink("#long");
+        return 1;
+    }
+    buf.clear();
+    for c in w.chars() {
+        if c.is_numeric() {
+            buf.push('0');
+        } else {
+            buf.extend(c.to_lowercase());
+        }
+    }
+    sink(buf);
+    1
+}
+
+/// Letters of scripts written without spaces between words (Han, kana,
+/// Thai, Lao, Khmer, Myanmar).
+fn unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF
+        | 0x0E00..=0x0EFF | 0x1780..=0x17FF | 0x1000..=0x109F)
+}
+
+/// Hosts, organisation domains, top-level domains and first path segments
+/// of the links, and where links were found.
+fn links(ctx: &Context<'_>, emit: &mut dyn FnMut(&str, &str)) {
+    for link in ctx.content.links.iter().take(MAX_LINKS) {
+        emit("us:", &link.url.scheme);
+        emit(
+            "ul:",
+            match link.source {
+                LinkSource::Text => "text",
+                LinkSource::Html => "html",
+                LinkSource::Carried => "carried",
+                LinkSource::Pdf => "pdf",
+                LinkSource::Qr => "qr",
+                LinkSource::HtmlAttachment => "attachment",
+            },
+        );
+        match &link.url.host {
+            Some(Host::Domain(d)) => {
+                emit("uh:", d);
+                emit("ud:", org_domain(d));
+                if let Some(tld) = d.rsplit('.').next() {
+                    emit("ut:", tld);
+                }
+            }
+            Some(Host::Ip(_)) => emit("uh:", "#ip"),
+            None => emit("uh:", "#none"),
+        }
+        let path = link.url.path_and_query();
+        let first = path
+            .trim_start_matches('/')
+            .split(['/', '?', '#', '&', '='])
+            .next()
+            .unwrap_or("");
+        if !first.is_empty() && first.len() <= 40 {
+            let shaped: String = first
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_digit() {
+                        '0'
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            emit("up:", &shaped);
+        }
+    }
+    emit("nl:", bucket(ctx.content.links.len(), &[0, 1, 3, 10, 30]));
+}
+
+/// Header names, the mailer, MIME structure, charsets, attachment types
+/// and a few sizes, in buckets.
+fn shape(ctx: &Context<'_>, emit: &mut dyn FnMut(&str, &str)) {
+    let mut name = String::new();
+    for (header, value) in ctx.message.headers().take(MAX_HEADERS) {
+        name.clear();
+        name.extend(header.chars().map(|c| c.to_ascii_lowercase()));
+        emit("hn:", &name);
+        if name == "x-mailer" || name == "user-agent" {
+            let mailer: String = value
+                .trim()
+                .split(|c: char| c.is_whitespace() || c == '/' || c == '(')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(30)
+                .flat_map(char::to_lowercase)
+                .collect();
+            emit("hx:", &mailer);
+        }
+    }
+    for part in ctx.parts.iter().take(20) {
+        emit("pt:", &part.content_type);
+        if let Some(cs) = &part.charset {
+            emit("cs:", cs);
+        }
+        if let Some(ext) = part
+            .filename
+            .and_then(|f| f.rsplit_once('.'))
+            .map(|(_, e)| e)
+        {
+            if ext.len() <= 8 {
+                emit("pa:", &ext.to_ascii_lowercase());
+            }
+        }
+        if part.encoding_problem {
+            emit("pe:", "encoding");
+        }
+    }
+    emit(
+        "body:",
+        match (ctx.content.has_text, ctx.content.has_html) {
+            (true, true) => "both",
+            (true, false) => "text",
+            (false, true) => "html",
+            (false, false) => "none",
+        },
+    );
+    emit("im:", bucket(ctx.content.images, &[0, 1, 3, 10]));
+    emit("hid:", bucket(ctx.content.hidden_elements, &[0, 1, 5]));
+    emit(
+        "tl:",
+        bucket(ctx.content.text.len(), &[0, 200, 1_000, 5_000, 20_000]),
+    );
+    let author = ctx.author;
+    emit(
+        "fn:",
+        if author.name.is_some() {
+            "named"
+        } else {
+            "bare"
+        },
+    );
+    if let Some(tld) = author.domain.as_deref().and_then(|d| d.rsplit('.').next()) {
+        emit("ft:", tld);
+    }
+    if let Some(domain) = author.domain.as_deref() {
+        emit("fd:", org_domain(domain));
+    }
+    let mid = ctx
+        .message
+        .message_id()
+        .and_then(|m| m.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase());
+    emit(
+        "mid:",
+        match (&mid, author.domain.as_deref()) {
+            (None, _) => "none",
+            (Some(m), Some(f)) if org_domain(m) == org_domain(f) => "same",
+            _ => "other",
+        },
+    );
+    if let Some(subject) = ctx.message.subject() {
+        let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
+        let upper = subject.chars().filter(|c| c.is_uppercase()).count();
+        let caps = if letters >= 8 && upper * 10 >= letters * 7 {
+            "shout"
+        } else {
+            "calm"
+        };
+        emit("sc:", caps);
+        emit(
+            "sl:",
+            bucket(subject.chars().count(), &[0, 10, 30, 60, 100]),
+        );
+    } else {
+        emit("sl:", "missing");
+    }
+}
+
+/// The name of the bucket `n` falls in, given ascending lower bounds.
+fn bucket(n: usize, bounds: &[usize]) -> &'static str {
+    const NAMES: [&str; 8] = ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"];
+    let i = bounds.iter().rposition(|&b| n >= b).unwrap_or(0);
+    NAMES[i.min(NAMES.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::engine;
+    use crate::envelope::Envelope;
+
+    fn all(raw: &str) -> Vec<String> {
+        engine()
+            .with_context(raw.as_bytes(), Envelope::default(), |ctx| {
+                let mut out = Vec::new();
+                tokens(ctx, &mut |t| out.push(t.concat()));
+                out
+            })
+            .expect("a message")
+    }
+
+    #[test]
+    fn draws_words_pairs_links_and_shape() {
+        let t = all(
+            "From: Shop <news@shop.example>\r\nTo: a@b.example\r\nSubject: WIN a PRIZE 2024\r\n\
+             X-Mailer: PHPMailer 6.0\r\n\r\nClaim your prize at https://prize.example.net/claim?id=42 now\r\n",
+        );
+        for expected in [
+            "s:win",
+            "s:0000",
+            "w:claim",
+            "p:claim your",
+            "q:claim prize",
+            "uh:prize.example.net",
+            "ud:example.net",
+            "up:claim",
+            "hn:x-mailer",
+            "hx:phpmailer",
+            "body:text",
+            "fd:shop.example",
+        ] {
+            assert!(
+                t.iter().any(|x| x == expected),
+                "{expected} missing from {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unspaced_scripts_become_character_pairs() {
+        let t = all(
+            "From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+                     お客様のアカウントが一時的に停止されました。確認してください\r\n",
+        );
+        assert!(t.iter().any(|x| x == "w:停止"), "{t:?}");
+    }
+
+    #[test]
+    fn words_are_bounded() {
+        let body = "word ".repeat(50_000);
+        let t = all(&format!(
+            "From: a@b.example\r\nSubject: x\r\n\r\n{body}\r\n"
+        ));
+        let words = t.iter().filter(|x| x.starts_with("w:")).count();
+        assert!(words <= MAX_WORDS, "{words}");
+    }
+}

@@ -1,0 +1,614 @@
+//! A learned content classifier: logistic regression over hashed features
+//! (the tokens [`crate::features`] draws from a message), as written by
+//! `mailsift train` and read by the `model` check.
+//!
+//! The file is versioned and checksummed: a corrupt file, a file from
+//! another format version or one whose features this build draws
+//! differently is refused with a clear error, and the caller keeps what it
+//! had. Layout (little-endian):
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 15 | magic `MAILSIFT-MODEL\n` |
+//! | 4 | format version ([`FORMAT_VERSION`]) |
+//! | 4 + n | header length, then the header as JSON ([`ModelMeta`]) |
+//! | 4 + 8k | count of non-zero weights, then k × (index u32, weight f32) |
+//! | 32 | SHA-256 of everything before it |
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The file format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How [`crate::features`] draws tokens; a model trained on other features
+/// would weigh the wrong tokens, so it is refused.
+pub const FEATURES_VERSION: u32 = 1;
+
+const MAGIC: &[u8] = b"MAILSIFT-MODEL\n";
+
+/// Larger files are refused before they are read whole.
+pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Hash bits allowed in a model (2^bits weights in memory).
+const BITS: std::ops::RangeInclusive<u8> = 10..=24;
+
+/// A model file that cannot be used, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file could not be read.
+    #[error("{}: cannot read the model: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a model file at all.
+    #[error(
+        "not a mailsift model (no `MAILSIFT-MODEL` magic): pass a file written by `mailsift train`"
+    )]
+    NotAModel,
+    /// Written by a build with another file format.
+    #[error("model file format {found}, this build reads format {FORMAT_VERSION}: retrain with this build's `mailsift train`")]
+    Format {
+        /// The file's format version.
+        found: u32,
+    },
+    /// The bytes do not match their checksum.
+    #[error("the model is corrupt (checksum mismatch or truncated): copy it again or retrain")]
+    Corrupt,
+    /// Trained on features this build draws differently.
+    #[error("the model was trained on features version {found}, this build draws version {FEATURES_VERSION}: retrain with this build's `mailsift train`")]
+    Features {
+        /// The model's features version.
+        found: u32,
+    },
+    /// Well-formed but holding values no trainer writes.
+    #[error("the model is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Logistic calibration of the raw score: `p = 1 / (1 + exp(-(a·s + b)))`,
+/// fitted on cross-validated scores (Platt scaling).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Slope.
+    pub a: f64,
+    /// Intercept.
+    pub b: f64,
+}
+
+impl Calibration {
+    /// The calibrated probability of a raw score.
+    pub fn probability(&self, score: f64) -> f64 {
+        1.0 / (1.0 + (-(self.a * score + self.b)).exp())
+    }
+}
+
+/// Probabilities at which the `model` check reports, chosen by the trainer
+/// on cross-validated scores.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// At or below: clearly legitimate (`MODEL_HAM`).
+    pub ham: f64,
+    /// At or above: likely spam (`MODEL_SPAM`).
+    pub spam: f64,
+    /// At or above: very likely spam (`MODEL_SPAM_CONFIDENT`, on top).
+    pub confident: f64,
+}
+
+/// What the trainer saw and chose, stored in the file's header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Features version the weights belong to.
+    pub features_version: u32,
+    /// Hash bits: 2^bits weights.
+    pub bits: u8,
+    /// The bias (intercept) of the raw score.
+    pub bias: f64,
+    /// Raw score → probability.
+    pub calibration: Calibration,
+    /// Where the check reports.
+    pub thresholds: Thresholds,
+    /// Spam messages trained on.
+    pub spam_messages: usize,
+    /// Legitimate messages trained on.
+    pub ham_messages: usize,
+    /// The training settings, for the record (`alpha=… beta=…`).
+    pub settings: String,
+}
+
+impl ModelMeta {
+    /// A header for a model built by hand rather than trained (tests,
+    /// benchmarks): no bias, the raw score as the probability's log-odds,
+    /// reporting at 0.1 / 0.9 / 0.99.
+    pub fn hand_built(bits: u8) -> ModelMeta {
+        ModelMeta {
+            features_version: FEATURES_VERSION,
+            bits,
+            bias: 0.0,
+            calibration: Calibration { a: 1.0, b: 0.0 },
+            thresholds: Thresholds {
+                ham: 0.1,
+                spam: 0.9,
+                confident: 0.99,
+            },
+            spam_messages: 0,
+            ham_messages: 0,
+            settings: "built by hand".into(),
+        }
+    }
+}
+
+/// A loaded model: dense weights, ready to score.
+#[derive(Clone, PartialEq)]
+pub struct Model {
+    /// Header.
+    pub meta: ModelMeta,
+    weights: Vec<f32>,
+    /// SHA-256 of the file, hex: the model's version.
+    checksum: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("version", &self.version())
+            .field("meta", &self.meta)
+            .field("nonzero_weights", &self.nonzero_weights())
+            .finish()
+    }
+}
+
+/// A message's score under the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Calibrated spam probability.
+    pub probability: f64,
+    /// Raw score (log-odds before calibration).
+    pub score: f64,
+    /// The tokens that weighed most, heaviest first, with their weights.
+    pub top: Vec<(String, f32)>,
+}
+
+/// Tokens kept as evidence per prediction.
+const TOP_TOKENS: usize = 6;
+
+/// The index of a one-part token among 2^bits weights (see
+/// [`token_index`]).
+pub fn feature_index(token: &str, bits: u8) -> u32 {
+    token_index(&[token], bits)
+}
+
+/// The index of a token, given as its parts, among 2^bits weights: each
+/// part's bytes eight at a time, then its length, through a multiply-rotate
+/// mix (FxHash's constant), folded to 32 bits. Written out here because the
+/// index is part of the file format and must never change with a
+/// dependency's version; bytes in words of eight because this runs for
+/// every token of every message.
+pub fn token_index(parts: &[&str], bits: u8) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
+    let mut h: u64 = 0;
+    for part in parts {
+        let bytes = part.as_bytes();
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = mix(h, u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Little-endian, zero-padded; a loop, not a variable-length
+            // copy (which calls memcpy for every token).
+            let tail = rest
+                .iter()
+                .enumerate()
+                .fold(0u64, |v, (i, b)| v | (u64::from(*b) << (8 * i)));
+            h = mix(h, tail);
+        }
+        h = mix(h, bytes.len() as u64);
+    }
+    let folded = (h ^ (h >> 32)) as u32;
+    folded & ((1u32 << bits) - 1)
+}
+
+impl Model {
+    /// A model from trained weights (`weights.len()` must be `2^meta.bits`).
+    pub fn new(meta: ModelMeta, weights: Vec<f32>) -> Result<Model, ModelError> {
+        if !BITS.contains(&meta.bits) || weights.len() != 1usize << meta.bits {
+            return Err(ModelError::Invalid(format!(
+                "{} weights for {} hash bits",
+                weights.len(),
+                meta.bits
+            )));
+        }
+        let mut model = Model {
+            meta,
+            weights,
+            checksum: String::new(),
+        };
+        let bytes = model.to_bytes();
+        model.checksum = hex(&bytes[bytes.len() - 32..]);
+        Ok(model)
+    }
+
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let read = |source| ModelError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let len = std::fs::metadata(path).map_err(read)?.len();
+        if len > MAX_MODEL_BYTES {
+            return Err(ModelError::Invalid(format!(
+                "{len} bytes, more than the {MAX_MODEL_BYTES} a model may have"
+            )));
+        }
+        Model::from_bytes(&std::fs::read(path).map_err(read)?)
+    }
+
+    /// The version a model file would load as (its stored checksum), read
+    /// cheaply for a reload watcher; the file is fully checked on load.
+    pub fn fingerprint(path: &Path) -> Result<String, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let tail = bytes.len().saturating_sub(32);
+        Ok(hex(&bytes[tail..])[..12].to_string())
+    }
+
+    /// Parses and checks a model file's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(ModelError::NotAModel)?;
+        let mut r = Reader(rest);
+        let format = r.u32().ok_or(ModelError::Corrupt)?;
+        if format != FORMAT_VERSION {
+            return Err(ModelError::Format { found: format });
+        }
+        if bytes.len() < MAGIC.len() + 4 + 32 {
+            return Err(ModelError::Corrupt);
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if Sha256::digest(body).as_slice() != sum {
+            return Err(ModelError::Corrupt);
+        }
+        let mut r = Reader(&body[MAGIC.len() + 4..]);
+        let header_len = r.u32().ok_or(ModelError::Corrupt)? as usize;
+        let header = r.take(header_len).ok_or(ModelError::Corrupt)?;
+        let meta: ModelMeta = serde_json::from_slice(header)
+            .map_err(|e| ModelError::Invalid(format!("header: {e}")))?;
+        if meta.features_version != FEATURES_VERSION {
+            return Err(ModelError::Features {
+                found: meta.features_version,
+            });
+        }
+        if !BITS.contains(&meta.bits) {
+            return Err(ModelError::Invalid(format!(
+                "{} hash bits (a model has {}–{})",
+                meta.bits,
+                BITS.start(),
+                BITS.end()
+            )));
+        }
+        let numbers = [
+            meta.bias,
+            meta.calibration.a,
+            meta.calibration.b,
+            meta.thresholds.ham,
+            meta.thresholds.spam,
+            meta.thresholds.confident,
+        ];
+        if numbers.iter().any(|n| !n.is_finite()) {
+            return Err(ModelError::Invalid(
+                "a number in the header is not finite".into(),
+            ));
+        }
+        let size = 1usize << meta.bits;
+        let count = r.u32().ok_or(ModelError::Corrupt)? as usize;
+        if count > size {
+            return Err(ModelError::Invalid(format!(
+                "{count} weights for {size} slots"
+            )));
+        }
+        let mut weights = vec![0f32; size];
+        for _ in 0..count {
+            let index = r.u32().ok_or(ModelError::Corrupt)? as usize;
+            let weight = f32::from_bits(r.u32().ok_or(ModelError::Corrupt)?);
+            match weights.get_mut(index) {
+                Some(slot) if weight.is_finite() => *slot = weight,
+                _ => {
+                    return Err(ModelError::Invalid(format!(
+                        "weight {weight} at slot {index} of {size}"
+                    )))
+                }
+            }
+        }
+        if !r.0.is_empty() {
+            return Err(ModelError::Invalid("bytes after the weights".into()));
+        }
+        Ok(Model {
+            meta,
+            weights,
+            checksum: hex(sum),
+        })
+    }
+
+    /// The file's bytes (only non-zero weights are stored).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&self.meta).unwrap_or_default();
+        let nonzero: Vec<(u32, f32)> = self
+            .weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w != 0.0)
+            .map(|(i, w)| (i as u32, *w))
+            .collect();
+        let mut out = Vec::with_capacity(MAGIC.len() + 12 + header.len() + nonzero.len() * 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&(nonzero.len() as u32).to_le_bytes());
+        for (i, w) in nonzero {
+            out.extend_from_slice(&i.to_le_bytes());
+            out.extend_from_slice(&w.to_bits().to_le_bytes());
+        }
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// The model's version: the first 12 hex digits of its checksum.
+    pub fn version(&self) -> &str {
+        &self.checksum[..12]
+    }
+
+    /// Non-zero weights.
+    pub fn nonzero_weights(&self) -> usize {
+        self.weights.iter().filter(|w| **w != 0.0).count()
+    }
+
+    /// The weight of one token, given as its parts.
+    pub fn weight(&self, token: &[&str]) -> f32 {
+        self.weights[token_index(token, self.meta.bits) as usize]
+    }
+
+    /// Scores a message's tokens (each counted once, whatever its
+    /// repeats), keeping the heaviest as evidence.
+    pub fn predict<'t>(&self, tokens: impl IntoIterator<Item = &'t [&'t str]>) -> Prediction {
+        let mut scorer = self.scorer();
+        for token in tokens {
+            scorer.add(token);
+        }
+        scorer.finish()
+    }
+
+    /// A scorer to feed tokens one by one (no list of them is built).
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer {
+            model: self,
+            seen: SlotSet::default(),
+            score: self.meta.bias,
+            top: Vec::with_capacity(TOP_TOKENS + 1),
+        }
+    }
+}
+
+/// Sums the weights of one message's tokens.
+pub struct Scorer<'m> {
+    model: &'m Model,
+    /// Slots already counted: a repeated token counts once.
+    seen: SlotSet,
+    score: f64,
+    /// The heaviest tokens so far: (slot, token, weight), heaviest first.
+    top: Vec<(u32, String, f32)>,
+}
+
+impl Scorer<'_> {
+    /// Adds a token given as its parts (a repeat adds nothing). Cheap on
+    /// purpose: no string is built unless the token enters the evidence.
+    pub fn add(&mut self, token: &[&str]) {
+        let index = token_index(token, self.model.meta.bits);
+        let w = self.model.weights[index as usize];
+        if w == 0.0 || !self.seen.insert(index) {
+            return;
+        }
+        self.score += f64::from(w);
+        let lightest = self.top.last().map_or(0.0, |t| t.2.abs());
+        if self.top.len() < TOP_TOKENS || w.abs() > lightest {
+            let at = self.top.partition_point(|t| t.2.abs() >= w.abs());
+            self.top.insert(at, (index, token.concat(), w));
+            self.top.truncate(TOP_TOKENS);
+        }
+    }
+
+    /// The prediction.
+    pub fn finish(self) -> Prediction {
+        Prediction {
+            probability: self.model.meta.calibration.probability(self.score),
+            score: self.score,
+            top: self.top.into_iter().map(|(_, t, w)| (t, w)).collect(),
+        }
+    }
+}
+
+/// A set of weight slots: open addressing with linear probing, grown at
+/// half full. Far cheaper per token than a general-purpose hash set (no
+/// SipHash) or sorting the slots at the end.
+#[derive(Default)]
+pub struct SlotSet {
+    /// `slot + 1`, or 0 for empty; the length is a power of two.
+    table: Vec<u32>,
+    len: usize,
+}
+
+impl SlotSet {
+    /// Adds `slot`; false if it was there.
+    pub fn insert(&mut self, slot: u32) -> bool {
+        if (self.len + 1) * 2 > self.table.len() {
+            self.grow();
+        }
+        let mask = self.table.len() - 1;
+        let key = slot + 1;
+        let mut at = (key.wrapping_mul(0x9e37_79b9) as usize) & mask;
+        loop {
+            match self.table[at] {
+                0 => {
+                    self.table[at] = key;
+                    self.len += 1;
+                    return true;
+                }
+                k if k == key => return false,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.table.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.table, vec![0; size]);
+        self.len = 0;
+        for key in old.into_iter().filter(|k| *k != 0) {
+            self.insert(key - 1);
+        }
+    }
+}
+
+/// A cursor over little-endian fields.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        let meta = ModelMeta {
+            bias: -1.0,
+            ..ModelMeta::hand_built(12)
+        };
+        let mut weights = vec![0f32; 1 << 12];
+        weights[token_index(&["w:", "viagra"], 12) as usize] = 3.0;
+        weights[token_index(&["w:", "meeting"], 12) as usize] = -2.0;
+        Model::new(meta, weights).expect("model")
+    }
+
+    #[test]
+    fn round_trip_keeps_weights_and_version() {
+        let m = model();
+        let back = Model::from_bytes(&m.to_bytes()).expect("reads back");
+        assert_eq!(back, m);
+        assert_eq!(back.version(), m.version());
+        assert_eq!(back.nonzero_weights(), 2);
+    }
+
+    #[test]
+    fn prediction_counts_each_token_once_and_names_the_heaviest() {
+        let m = model();
+        let p = m.predict([
+            &["w:", "viagra"][..],
+            &["w:", "viagra"],
+            &["w:", "meeting"],
+            &["w:", "unknown"],
+        ]);
+        assert!((p.score - 0.0).abs() < 1e-9, "{p:?}");
+        assert!((p.probability - 0.5).abs() < 1e-9);
+        assert_eq!(p.top[0], ("w:viagra".to_string(), 3.0));
+        assert_eq!(p.top[1], ("w:meeting".to_string(), -2.0));
+    }
+
+    #[test]
+    fn slot_set_counts_each_slot_once_through_growth() {
+        let mut set = SlotSet::default();
+        for round in 0..2 {
+            for slot in (0..5_000u32).map(|i| i * 7919 % (1 << 20)) {
+                assert_eq!(set.insert(slot), round == 0, "slot {slot} round {round}");
+            }
+        }
+        assert_eq!(set.len, 5_000);
+    }
+
+    #[test]
+    fn damaged_files_are_refused_with_the_reason() {
+        let good = model().to_bytes();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty", Vec::new(), "not a mailsift model"),
+            (
+                "other file",
+                b"From: a@b\r\n\r\nhi".to_vec(),
+                "not a mailsift model",
+            ),
+            ("truncated", good[..good.len() - 10].to_vec(), "corrupt"),
+            (
+                "one bit flipped",
+                {
+                    let mut b = good.clone();
+                    let at = b.len() / 2;
+                    b[at] ^= 1;
+                    b
+                },
+                "corrupt",
+            ),
+            (
+                "newer format",
+                {
+                    let mut b = good.clone();
+                    b[MAGIC.len()] = 9;
+                    b
+                },
+                "format 9",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let err = Model::from_bytes(&bytes).expect_err(name).to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn other_features_version_is_refused() {
+        let mut m = model();
+        m.meta.features_version = FEATURES_VERSION + 1;
+        let err = Model::from_bytes(&m.to_bytes()).expect_err("refused");
+        assert!(err.to_string().contains("retrain"), "{err}");
+    }
+
+    const EXPECTED_W_VIAGRA: u32 = 887_348;
+
+    #[test]
+    fn feature_index_is_stable() {
+        // Part of the file format: changing it silently breaks every model.
+        // (Checked against an independent implementation of the same mix.)
+        assert_eq!(token_index(&["w:", "viagra"], 20), EXPECTED_W_VIAGRA);
+        assert_ne!(
+            token_index(&["w:", "viagra"], 20),
+            token_index(&["w:v", "iagra"], 20),
+            "parts are delimited"
+        );
+        assert_eq!(feature_index("x", 20), token_index(&["x"], 20));
+    }
+}
