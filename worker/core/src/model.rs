@@ -254,12 +254,21 @@ impl Model {
     /// The version a model file would load as (its stored checksum), read
     /// cheaply for a reload watcher; the file is fully checked on load.
     pub fn fingerprint(path: &Path) -> Result<String, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
+        use std::io::{Read, Seek, SeekFrom};
+        let read = |source| ModelError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        let tail = bytes.len().saturating_sub(32);
-        Ok(hex(&bytes[tail..])[..12].to_string())
+        };
+        // Only the stored checksum: polled, so never the whole file.
+        let mut file = std::fs::File::open(path).map_err(read)?;
+        let len = file.metadata().map_err(read)?.len();
+        if len < 32 {
+            return Err(ModelError::Corrupt);
+        }
+        file.seek(SeekFrom::Start(len - 32)).map_err(read)?;
+        let mut sum = [0u8; 32];
+        file.read_exact(&mut sum).map_err(read)?;
+        Ok(hex(&sum)[..12].to_string())
     }
 
     /// Parses and checks a model file's bytes.

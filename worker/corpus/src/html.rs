@@ -96,7 +96,7 @@ impl HtmlReport {
         }
         let bin = (verdict.score.max(0.0) as usize).min(SCORE_BINS - 1);
         self.histograms.entry(label_name).or_insert([0; SCORE_BINS])[bin] += 1;
-        let spam = label.map(|l| !(l.accepts(Disposition::None) || l.accepts(Disposition::Bulk)));
+        let spam = label.map(|l| l.is_spam());
         for rule in &rules {
             let hits = self.rules.entry((*rule).to_string()).or_default();
             hits.hits += 1;

@@ -36,6 +36,12 @@ impl Label {
         }
     }
 
+    /// Whether the label means unwanted mail (anything but NONE or BULK
+    /// is expected): the two classes a learner or a tuner works with.
+    pub fn is_spam(&self) -> bool {
+        !(self.accepts(Disposition::None) || self.accepts(Disposition::Bulk))
+    }
+
     /// Whether a disposition satisfies this label.
     pub fn accepts(&self, d: Disposition) -> bool {
         match self {
@@ -161,6 +167,23 @@ fn key(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spam_is_every_label_but_none_bulk_and_ham() {
+        for (word, spam) in [
+            ("spam", true),
+            ("ham", false),
+            ("MALICIOUS", true),
+            ("SPOOF", true),
+            ("SPAM", true),
+            ("SUSPICIOUS", true),
+            ("BULK", false),
+            ("NONE", false),
+        ] {
+            let label = Label::parse(word).expect(word);
+            assert_eq!(label.is_spam(), spam, "{word}");
+        }
+    }
 
     #[test]
     fn labels_semantics() {

@@ -3,8 +3,8 @@
 
 use crate::ftrl::Example;
 use mailsift_core::model::token_index;
-use mailsift_core::{features, Disposition, Engine, Envelope};
-use mailsift_corpus::{Label, Labels, Skipped};
+use mailsift_core::{features, Engine, Envelope};
+use mailsift_corpus::{Labels, Skipped};
 use rayon::prelude::*;
 use std::path::PathBuf;
 
@@ -40,11 +40,6 @@ pub struct Examples {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Whether a label means spam (anything but NONE or BULK).
-fn is_spam(label: Label) -> bool {
-    !(label.accepts(Disposition::None) || label.accepts(Disposition::Bulk))
-}
-
 impl Examples {
     /// Reads every message under `paths` that `labels` names and draws its
     /// tokens, hashed into `2^bits` slots (in parallel on the current
@@ -52,25 +47,26 @@ impl Examples {
     pub fn load(paths: &[PathBuf], labels: &Labels, engine: &Engine, bits: u8) -> Examples {
         let max_bytes = engine.rules().engine.limits.max_message_bytes;
         let skipped = Skipped::new();
-        let items: Vec<_> = mailsift_corpus::messages(paths.to_vec(), max_bytes, &skipped)
-            .enumerate()
-            .collect();
-        let mut drawn: Vec<(usize, String, Result<Option<Example>, String>)> = items
-            .into_par_iter()
-            .map(|(i, item)| {
-                let result = match (labels.get(&item.name), item.bytes) {
-                    (None, _) => Ok(None),
-                    (Some(_), Err(e)) => Err(e),
-                    (Some(label), Ok(raw)) => draw(engine, &raw, bits).map(|features| {
-                        Some(Example {
-                            features,
-                            spam: is_spam(label),
-                        })
-                    }),
-                };
-                (i, item.name, result)
-            })
-            .collect();
+        // Streamed: one message's bytes at a time per thread, only the
+        // token hashes kept.
+        let mut drawn: Vec<(usize, String, Result<Option<Example>, String>)> =
+            mailsift_corpus::messages(paths.to_vec(), max_bytes, &skipped)
+                .enumerate()
+                .par_bridge()
+                .map(|(i, item)| {
+                    let result = match (labels.get(&item.name), item.bytes) {
+                        (None, _) => Ok(None),
+                        (Some(_), Err(e)) => Err(e),
+                        (Some(label), Ok(raw)) => draw(engine, &raw, bits).map(|features| {
+                            Some(Example {
+                                features,
+                                spam: label.is_spam(),
+                            })
+                        }),
+                    };
+                    (i, item.name, result)
+                })
+                .collect();
         drawn.sort_by_key(|(i, _, _)| *i);
         let mut examples = Examples {
             list: Vec::new(),

@@ -165,6 +165,7 @@ impl Tuner {
             engine: rules.engine.clone(),
             messages: Vec::with_capacity(labelled.len()),
         };
+        let engine = tuner.engine_for(&tuner.current);
         for (verdict, spam) in labelled {
             let mut scored = Scored {
                 spam: *spam,
@@ -181,7 +182,7 @@ impl Tuner {
                 }
             }
             // A verdict the weights did not decide keeps its disposition.
-            if tuner.judge(&scored, &tuner.current) != verdict.disposition {
+            if tuner.judge(&scored, &tuner.current, &engine) != verdict.disposition {
                 scored.pinned = Some(verdict.disposition);
             }
             tuner.messages.push(scored);
@@ -199,7 +200,15 @@ impl Tuner {
         self.messages.is_empty()
     }
 
-    fn judge(&self, m: &Scored, c: &Candidate) -> Disposition {
+    /// The engine configuration with a candidate's thresholds.
+    fn engine_for(&self, c: &Candidate) -> EngineConfig {
+        let mut engine = self.engine.clone();
+        engine.thresholds[Disposition::Spam.index()] = c.spam_threshold;
+        engine.thresholds[Disposition::Suspicious.index()] = c.suspicious_threshold;
+        engine
+    }
+
+    fn judge(&self, m: &Scored, c: &Candidate, engine: &EngineConfig) -> Disposition {
         if let Some(d) = m.pinned {
             return d;
         }
@@ -207,18 +216,16 @@ impl Tuner {
         for &(rule, factor) in &m.terms {
             raw[self.dispositions[rule].index()] += c.weights[rule] * factor;
         }
-        let mut engine = self.engine.clone();
-        engine.thresholds[Disposition::Spam.index()] = c.spam_threshold;
-        engine.thresholds[Disposition::Suspicious.index()] = c.suspicious_threshold;
-        score_sums(raw, &engine, &[]).0
+        score_sums(raw, engine, &[]).0
     }
 
     /// Evaluates a candidate on the messages in `members`.
     pub fn evaluate(&self, c: &Candidate, members: &[usize]) -> Outcome {
+        let engine = self.engine_for(c);
         let mut o = Outcome::default();
         for &i in members {
             let m = &self.messages[i];
-            o.add(self.judge(m, c), m.spam);
+            o.add(self.judge(m, c, &engine), m.spam);
         }
         o
     }

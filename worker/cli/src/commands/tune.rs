@@ -4,7 +4,7 @@
 
 use crate::args::RulesArgs;
 use anyhow::{bail, Context as _, Result};
-use mailsift_core::{Disposition, Engine, Verdict};
+use mailsift_core::{Engine, Verdict};
 use mailsift_corpus::Labels;
 use mailsift_train::tune::{Candidate, Outcome, Tuner};
 use rayon::prelude::*;
@@ -63,8 +63,7 @@ fn labelled_verdicts(engine: &Engine, paths: &[PathBuf], labels: &Labels) -> Vec
             .filter_map(|(i, item)| {
                 let label = labels.get(&item.name)?;
                 let raw = item.bytes.ok()?;
-                let spam = !(label.accepts(Disposition::None) || label.accepts(Disposition::Bulk));
-                Some((i, engine.classify(&raw, None), spam))
+                Some((i, engine.classify(&raw, None), label.is_spam()))
             })
             .collect();
     out.sort_by_key(|(i, _, _)| *i);
