@@ -31,6 +31,25 @@ if ! broker_up; then
   fi
 fi
 
+# PostgreSQL on 127.0.0.1:5432 (trust auth) for the quarantine console's
+# tests: start it if it is not running; never skip those tests silently.
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if ! pg_up; then
+  echo "== starting PostgreSQL"
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    for cluster in /etc/postgresql/*/*; do
+      [[ -d $cluster ]] && pg_ctlcluster "$(basename "$(dirname "$cluster")")" "$(basename "$cluster")" start || true
+    done
+  elif command -v service >/dev/null 2>&1; then
+    service postgresql start || true
+  fi
+  for _ in $(seq 1 60); do pg_up && break; sleep 1; done
+  if ! pg_up; then
+    echo "error: PostgreSQL is not reachable on 127.0.0.1:5432 and could not be started" >&2
+    exit 1
+  fi
+fi
+
 # Debian packages the tests run against (never skipped when missing):
 # dnsmasq-base (a DNS server for the live-DNS tests), postfix (the MTA in
 # front, installed with no configuration of its own), swaks and its TLS
@@ -47,6 +66,8 @@ command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 command -v postfix >/dev/null 2>&1 || need+=(postfix)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 if ((${#need[@]})); then
   echo "== installing ${need[*]} (apt-get)"

@@ -257,6 +257,36 @@ pub fn output_headers(input: Option<&FieldTable>, verdict: &Verdict, id: &str) -
     t
 }
 
+/// An output header as text (consumers of outputs read the verdict with
+/// these: the quarantine console, delivery).
+pub fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    headers
+        .and_then(|h| h.inner().get(name))
+        .and_then(value_text)
+}
+
+/// An output header holding a list of strings (e.g. [`RULES`]).
+pub fn header_list(headers: Option<&FieldTable>, name: &str) -> Vec<String> {
+    match headers.and_then(|h| h.inner().get(name)) {
+        Some(AMQPValue::FieldArray(items)) => {
+            items.as_slice().iter().filter_map(value_text).collect()
+        }
+        Some(other) => value_text(other).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// An output header holding a number (e.g. [`SCORE`]).
+pub fn header_number(headers: Option<&FieldTable>, name: &str) -> Option<f64> {
+    match headers.and_then(|h| h.inner().get(name))? {
+        AMQPValue::Double(d) => Some(*d),
+        AMQPValue::Float(f) => Some(f64::from(*f)),
+        other => value_int(other)
+            .map(|i| i as f64)
+            .or_else(|| value_text(other)?.trim().parse().ok()),
+    }
+}
+
 /// Which exchange (by role) and routing key a verdict goes to.
 pub fn destination(verdict: &Verdict) -> (Destination, String) {
     let region = &verdict.region;

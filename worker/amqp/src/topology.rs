@@ -22,8 +22,10 @@ pub struct Topology {
     pub dead_letter_exchange: String,
     /// Queue behind the dead-letter exchange.
     pub dead_letter_queue: String,
-    /// Queue for quarantined messages.
-    pub quarantine_queue: String,
+    /// Quarantined messages land in `<prefix><region>`, bound to
+    /// `quarantine.<region>`, so a region's console stores only its
+    /// region's mail (data residency), as delivery does.
+    pub quarantine_queue_prefix: String,
     /// Queue for verdicts.
     pub verdicts_queue: String,
     /// Delivery queues are `<prefix><region>`, bound to `deliver.<region>`,
@@ -59,7 +61,7 @@ impl Topology {
             verdicts_exchange: "mailsift.verdicts".into(),
             dead_letter_exchange: "mailsift.dead-letter".into(),
             dead_letter_queue: "mailsift.dead".into(),
-            quarantine_queue: "mailsift.quarantine".into(),
+            quarantine_queue_prefix: "mailsift.quarantine.".into(),
             verdicts_queue: "mailsift.verdicts".into(),
             deliver_queue_prefix: "mailsift.deliver.".into(),
             retry_queue: "mailsift.retry".into(),
@@ -80,7 +82,7 @@ impl Topology {
             &mut self.verdicts_exchange,
             &mut self.dead_letter_exchange,
             &mut self.dead_letter_queue,
-            &mut self.quarantine_queue,
+            &mut self.quarantine_queue_prefix,
             &mut self.verdicts_queue,
             &mut self.deliver_queue_prefix,
             &mut self.retry_queue,
@@ -96,6 +98,11 @@ impl Topology {
         format!("{}{region}", self.deliver_queue_prefix)
     }
 
+    /// The queue a region's quarantined messages land in.
+    pub fn quarantine_queue(&self, region: &str) -> String {
+        format!("{}{region}", self.quarantine_queue_prefix)
+    }
+
     /// The queue where a region's deferred deliveries wait.
     pub fn deliver_delay_queue(&self, region: &str) -> String {
         format!("{}{region}", self.deliver_delay_prefix)
@@ -105,7 +112,7 @@ impl Topology {
     /// quarantine and verdicts.
     pub fn output_queues(&self) -> Vec<String> {
         let mut q: Vec<String> = self.regions.iter().map(|r| self.deliver_queue(r)).collect();
-        q.push(self.quarantine_queue.clone());
+        q.extend(self.regions.iter().map(|r| self.quarantine_queue(r)));
         q.push(self.verdicts_queue.clone());
         q
     }
@@ -127,16 +134,10 @@ impl Topology {
                 message_ttl: Some(self.retry_delay_ms),
                 ..QueueSpec::plain(&self.retry_queue)
             },
-            QueueSpec::plain(&self.quarantine_queue),
             QueueSpec::plain(&self.verdicts_queue),
             QueueSpec::plain(&self.dead_letter_queue),
         ];
         let mut bindings = vec![
-            (
-                self.quarantine_exchange.clone(),
-                self.quarantine_queue.clone(),
-                "quarantine.#".to_string(),
-            ),
             (
                 self.verdicts_exchange.clone(),
                 self.verdicts_queue.clone(),
@@ -163,6 +164,13 @@ impl Topology {
                 self.deliver_exchange.clone(),
                 q,
                 format!("deliver.{region}"),
+            ));
+            let held = self.quarantine_queue(region);
+            queues.push(QueueSpec::plain(&held));
+            bindings.push((
+                self.quarantine_exchange.clone(),
+                held,
+                format!("quarantine.{region}"),
             ));
         }
         Plan {

@@ -62,10 +62,15 @@ fn by_queue_id(outputs: &[Output]) -> HashMap<String, &Output> {
         .collect()
 }
 
+/// The region an output says it was routed for.
+fn region_of(o: &Output) -> String {
+    o.text(contract::REGION).unwrap_or_default()
+}
+
 fn queue_for(t: &Topology, v: &Verdict) -> String {
     match v.route {
         Route::Deliver => t.deliver_queue(&v.region),
-        Route::Quarantine => t.quarantine_queue.clone(),
+        Route::Quarantine => t.quarantine_queue(&v.region),
         Route::DetectOnly => t.verdicts_queue.clone(),
         Route::Requeue => t.retry_queue.clone(),
     }
@@ -220,7 +225,7 @@ async fn poison_is_quarantined_and_the_worker_keeps_going() {
         let o = by
             .get(poison)
             .unwrap_or_else(|| panic!("{poison} produced no output"));
-        assert_eq!(o.queue, t.quarantine_queue, "{poison}");
+        assert_eq!(o.queue, t.quarantine_queue(&region_of(o)), "{poison}");
         assert!(
             o.text(contract::ERROR).is_some(),
             "{poison} carries its reason"
@@ -267,7 +272,7 @@ Cheap viagra and cialis from our online pharmacy, no prescription! Act now, 100%
         "{text}"
     );
     assert_eq!(text.matches("X-Area1Security-Disposition:").count(), 1);
-    assert_eq!(outside.queue, t.quarantine_queue);
+    assert_eq!(outside.queue, t.quarantine_queue(&region_of(outside)));
     let gateway = by.get("gateway").expect("output");
     assert_eq!(
         gateway.text(contract::DISPOSITION).as_deref(),
@@ -390,7 +395,7 @@ async fn recipients_of_two_domains_get_one_output_each_in_their_region() {
     assert_eq!(rcpts(eu), vec!["ann@fabrikam.com"]);
     assert_eq!(eu.text(contract::REGION).as_deref(), Some("eu"));
     assert!(
-        eu.queue == t.deliver_queue("eu") || eu.queue == t.quarantine_queue,
+        eu.queue == t.deliver_queue("eu") || eu.queue == t.quarantine_queue("eu"),
         "{}",
         eu.queue
     );
@@ -457,7 +462,7 @@ async fn gtube_and_eicar_are_caught_end_to_end() {
             Some(disposition),
             "{id}"
         );
-        assert_eq!(out.queue, t.quarantine_queue, "{id}");
+        assert_eq!(out.queue, t.quarantine_queue(&region_of(out)), "{id}");
         let text = String::from_utf8_lossy(&out.body);
         assert!(
             text.starts_with(&format!("X-Mailsift-Disposition: {disposition}\r\n")),

@@ -14,6 +14,45 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The regions a regional consumer serves (`--region`, repeatable): those
+/// asked for, each checked against the policy's, or every one.
+pub fn regions(topology: &Topology, asked: &[String]) -> Result<Vec<String>> {
+    if asked.is_empty() {
+        return Ok(topology.regions.clone());
+    }
+    for r in asked {
+        if !topology.regions.contains(r) {
+            bail!(
+                "--region {r}: the policy has regions {}",
+                topology.regions.join(", ")
+            );
+        }
+    }
+    Ok(asked.to_vec())
+}
+
+/// The messages a benchmark draws from: `corpus`, else corpus/public if
+/// installed, else the project corpus.
+pub fn bench_bodies(corpus: Option<&Path>) -> Result<(PathBuf, Vec<Vec<u8>>)> {
+    let source = corpus.map(Path::to_path_buf).unwrap_or_else(|| {
+        let public = PathBuf::from("corpus/public");
+        if public.is_dir() {
+            public
+        } else {
+            PathBuf::from("corpus")
+        }
+    });
+    let bodies: Vec<Vec<u8>> = mailsift_corpus::messages(
+        vec![source.clone()],
+        64 << 20,
+        &mailsift_corpus::Skipped::new(),
+    )
+    .filter_map(|i| i.bytes.ok())
+    .collect();
+    anyhow::ensure!(!bodies.is_empty(), "no messages under {}", source.display());
+    Ok((source, bodies))
+}
+
 /// A pool of `threads` worker threads (default: one per core), and how
 /// many it has.
 pub fn thread_pool(threads: Option<usize>) -> Result<(rayon::ThreadPool, usize)> {

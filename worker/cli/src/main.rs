@@ -37,12 +37,16 @@ enum Command {
     Topology(commands::topology::TopologyCmd),
     /// Measure end-to-end throughput and latency through the broker.
     BenchAmqp(commands::bench_amqp::BenchArgs),
+    /// Measure the quarantine console: messages/s stored, list latency at a million rows.
+    BenchQuarantine(commands::bench_quarantine::BenchQuarantineArgs),
     /// List every rule id with its effective disposition, weight and meaning.
     Rules(commands::rules::RulesCmd),
     /// Train the content classifier on labelled mail (use it with --model).
     Train(commands::train::TrainArgs),
     /// Fit rule weights and thresholds to labelled mail under a false-positive cap.
     Tune(commands::tune::TuneArgs),
+    /// The quarantine console: keep held mail, let administrators review and release it.
+    Quarantine(commands::quarantine::QuarantineCmd),
     /// Work on a labelled corpus (`corpus add`: a misclassified message joins it).
     Corpus(commands::corpus::CorpusCmd),
 }
@@ -57,10 +61,12 @@ fn main() {
         Command::Deliver(args) => commands::deliver::run(args),
         Command::Topology(args) => commands::topology::run(args),
         Command::BenchAmqp(args) => commands::bench_amqp::run(args),
+        Command::BenchQuarantine(args) => commands::bench_quarantine::run(args),
         Command::Corpus(args) => commands::corpus::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Tune(args) => commands::tune::run(args),
         Command::Rules(args) => commands::rules::run(args),
+        Command::Quarantine(args) => commands::quarantine::run(args),
     };
     if let Err(e) = result {
         // `mailsift replay ... | head` closing the pipe early is not an error.

@@ -93,12 +93,13 @@ async fn worker_with_live_dns_stamps_results_and_retries_dns_failures() {
     );
 
     let spoof = by_name("04-dmarc-reject-fail.eml");
-    assert_eq!(spoof.queue, t.quarantine_queue);
+    assert_eq!(spoof.queue, t.quarantine_queue("us"));
     assert_eq!(spoof.text(contract::DISPOSITION).as_deref(), Some("SPOOF"));
 
     let slow = by_name("12-dns-timeout.eml");
     assert_eq!(
-        slow.queue, t.quarantine_queue,
+        slow.queue,
+        t.quarantine_queue("us"),
         "quarantined after the retries"
     );
     let why = slow.text(contract::INCOMPLETE).unwrap_or_default();

@@ -121,7 +121,7 @@ async fn metrics_count_every_message_of_a_run() {
     );
     let quarantined = outputs
         .iter()
-        .filter(|o| o.queue == t.quarantine_queue)
+        .filter(|o| o.queue.starts_with(&t.quarantine_queue_prefix))
         .count();
     assert_eq!(
         metric_sum(

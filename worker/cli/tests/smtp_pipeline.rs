@@ -190,7 +190,10 @@ async fn through_edge_worker_and_deliver_with_each_restarted_once() {
     let started = Instant::now();
     let (delivered, quarantined) = loop {
         let delivered = p.sink.messages();
-        let quarantined = queue_depth(&p.vhost.url(), &t.quarantine_queue).await as usize;
+        let mut quarantined = 0;
+        for region in &t.regions {
+            quarantined += queue_depth(&p.vhost.url(), &t.quarantine_queue(region)).await as usize;
+        }
         if delivered.len() + quarantined >= N || started.elapsed() > Duration::from_secs(120) {
             break (delivered, quarantined);
         }

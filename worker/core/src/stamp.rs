@@ -197,13 +197,29 @@ pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
         out.extend_from_slice(line.replace("\r\n", eol).as_bytes());
         out.extend_from_slice(eol.as_bytes());
     }
-    let strip = |name: &[u8], value: &[u8]| {
-        starts_with_ci(name, cfg.prefix.as_bytes())
-            || (cfg.area1_compat && name.eq_ignore_ascii_case(AREA1_HEADER.as_bytes()))
-            || claims_our_authserv_id(name, value, &cfg.authserv_id)
-    };
-    out.extend_from_slice(&without_fields(message, strip));
+    out.extend_from_slice(&without_fields(message, |n, v| is_our_field(n, v, cfg)));
     out
+}
+
+/// `raw` without the fields [`stamp`] writes: the message as it was before
+/// we stamped it (less any field forging our names, which stamping already
+/// dropped). The quarantine keeps this as the original to download and
+/// release. An mbox `From ` line stays first.
+pub fn unstamp(raw: &[u8], cfg: &StampConfig) -> Vec<u8> {
+    let (from_line, message) = split_mbox_line(raw);
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(from_line);
+    out.extend_from_slice(&without_fields(message, |n, v| is_our_field(n, v, cfg)));
+    out
+}
+
+/// True for a header field (name, raw value) that is ours to write: our
+/// prefix, the Area 1 header in compatibility mode, or an
+/// `Authentication-Results` naming our authserv-id.
+pub fn is_our_field(name: &[u8], value: &[u8], cfg: &StampConfig) -> bool {
+    starts_with_ci(name, cfg.prefix.as_bytes())
+        || (cfg.area1_compat && name.eq_ignore_ascii_case(AREA1_HEADER.as_bytes()))
+        || claims_our_authserv_id(name, value, &cfg.authserv_id)
 }
 
 /// Removes header fields whose name matches `strip` from the top header block.
@@ -290,6 +306,15 @@ fn trim_ascii_end(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unstamp_gives_back_the_message_before_stamping() {
+        let (verdict, cfg) = authenticated_verdict();
+        let original = b"From: a@shop.example\r\nAuthentication-Results: mx.example; spf=pass\r\nSubject: s\r\n\r\nX-Mailsift-Score: body stays\r\n";
+        let stamped = stamp(original, &verdict, &cfg);
+        assert_ne!(stamped, original.to_vec());
+        assert_eq!(unstamp(&stamped, &cfg), original.to_vec());
+    }
 
     #[test]
     fn removes_only_prefixed_fields_keeping_other_bytes() {

@@ -110,14 +110,6 @@ fn header_int(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
     }
 }
 
-fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
-    match headers?.inner().get(name)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-        _ => None,
-    }
-}
-
 impl Handler for Deliverer {
     async fn handle(&self, mut delivery: Delivery, out: &Publisher) -> lapin::Result<Settle> {
         let headers = delivery.properties.headers().clone();
@@ -127,7 +119,7 @@ impl Handler for Deliverer {
             .as_str()
             .strip_prefix("deliver.")
             .map(str::to_string)
-            .or_else(|| header_text(headers.as_ref(), contract::REGION))
+            .or_else(|| contract::header_text(headers.as_ref(), contract::REGION))
             .unwrap_or_default();
         // Still waiting out its backoff: back to the retry queue.
         if header_int(headers.as_ref(), NOT_BEFORE).is_some_and(|t| t > now_ms()) {
@@ -180,7 +172,7 @@ impl Deliverer {
     ) -> Vec<Output> {
         let started = Instant::now();
         let envelope = contract::envelope_from_headers(headers.as_ref());
-        let id = header_text(headers.as_ref(), contract::ID)
+        let id = contract::header_text(headers.as_ref(), contract::ID)
             .unwrap_or_else(|| contract::stable_id(&body, &envelope));
         let attempt = header_int(headers.as_ref(), DELIVER_ATTEMPT)
             .unwrap_or(0)
@@ -197,7 +189,7 @@ impl Deliverer {
             return Vec::new();
         }
         let engine = self.engine.load();
-        let domain = header_text(headers.as_ref(), contract::DOMAIN).unwrap_or_default();
+        let domain = contract::header_text(headers.as_ref(), contract::DOMAIN).unwrap_or_default();
         let policy = match engine.rules().policy.for_domain(&domain) {
             Some(p) => p,
             None => engine.rules().policy.for_recipients(&recipients),
@@ -325,7 +317,7 @@ impl Deliverer {
             NOT_BEFORE.into(),
             AMQPValue::LongLongInt(now_ms() + wait.as_millis() as i64),
         );
-        let id = header_text(headers, contract::ID).unwrap_or_default();
+        let id = contract::header_text(headers, contract::ID).unwrap_or_default();
         Output {
             exchange: String::new(),
             routing_key: self.cfg.topology.deliver_delay_queue(region),
@@ -353,7 +345,7 @@ impl Deliverer {
             DELIVERY_ERROR.into(),
             AMQPValue::LongString(LongString::from(why.join("; ").into_bytes())),
         );
-        let id = header_text(headers, contract::ID).unwrap_or_default();
+        let id = contract::header_text(headers, contract::ID).unwrap_or_default();
         Output {
             exchange: self.cfg.topology.dead_letter_exchange.clone(),
             routing_key: String::new(),

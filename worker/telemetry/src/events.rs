@@ -493,3 +493,36 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// Something the quarantine console did to a held message.
+pub struct QuarantineEvent<'a> {
+    /// `stored`, `duplicate`, `store_failed`, `released`, `deleted`,
+    /// `downloaded` or `purged`.
+    pub name: &'static str,
+    /// How many messages (a purge batch or a bulk release counts each).
+    pub count: u64,
+    /// The console's message id, or the mailsift id, when about one.
+    pub id: &'a str,
+    /// The policy domain, when about one message.
+    pub domain: &'a str,
+    /// Who did it (the token's name), when a person did.
+    pub actor: &'a str,
+}
+
+impl QuarantineEvent<'_> {
+    /// Logs and counts it.
+    pub fn emit(&self, t: &Telemetry) {
+        tracing::info!(
+            event = self.name,
+            count = self.count,
+            id = self.id,
+            domain = self.domain,
+            actor = self.actor,
+            "quarantine"
+        );
+        t.metrics
+            .quarantine
+            .get_or_create(&Name { name: self.name })
+            .inc_by(self.count);
+    }
+}

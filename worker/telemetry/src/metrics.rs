@@ -110,6 +110,10 @@ pub struct Metrics {
     pub deliveries: Family<Name, Counter>,
     /// `mailsift_delivery_seconds`: one SMTP transaction to the next hop.
     pub delivery_seconds: Histogram,
+    /// `mailsift_quarantine_total{name}`: the quarantine console's events
+    /// (stored, duplicate, store_failed, released, deleted, downloaded,
+    /// purged).
+    pub quarantine: Family<Name, Counter>,
 }
 
 impl Metrics {
@@ -142,7 +146,13 @@ impl Metrics {
             smtp_queue_seconds: seconds(1e-4),
             deliveries: Family::default(),
             delivery_seconds: seconds(1e-3),
+            quarantine: Family::default(),
         };
+        r.register(
+            "quarantine",
+            "Quarantine console: messages stored, duplicates, releases, deletions, downloads, purges",
+            m.quarantine.clone(),
+        );
         r.register(
             "messages",
             "Messages classified, by disposition, route and policy domain",

@@ -122,6 +122,31 @@ pub async fn publish_only(url: &str, t: &Topology, messages: &[(Vec<u8>, Envelop
 }
 
 async fn publish_inner(url: &str, t: &Topology, messages: &[(Vec<u8>, Envelope)], declare: bool) {
+    let items: Vec<(Vec<u8>, BasicProperties)> = messages
+        .iter()
+        .map(|(body, env)| {
+            let mut headers = FieldTable::default();
+            contract::envelope_to_headers(env, &mut headers);
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            (body.clone(), props)
+        })
+        .collect();
+    publish_to(url, t, declare, "", &t.input_queue, &items).await
+}
+
+/// Publishes `(body, properties)` pairs to `exchange` with `routing_key`,
+/// with confirms (every one must be acked), declaring the topology first
+/// when `declare`.
+pub async fn publish_to(
+    url: &str,
+    t: &Topology,
+    declare: bool,
+    exchange: &str,
+    routing_key: &str,
+    items: &[(Vec<u8>, BasicProperties)],
+) {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
         .expect("connect");
@@ -133,18 +158,14 @@ async fn publish_inner(url: &str, t: &Topology, messages: &[(Vec<u8>, Envelope)]
         t.declare(&ch).await.expect("declare");
     }
     let mut pending = Vec::new();
-    for (body, env) in messages {
-        let mut headers = FieldTable::default();
-        contract::envelope_to_headers(env, &mut headers);
+    for (body, props) in items {
         pending.push(
             ch.basic_publish(
-                "".into(),
-                t.input_queue.as_str().into(),
+                exchange.into(),
+                routing_key.into(),
                 BasicPublishOptions::default(),
                 body,
-                BasicProperties::default()
-                    .with_delivery_mode(2)
-                    .with_headers(headers),
+                props.clone(),
             )
             .await
             .expect("publish"),

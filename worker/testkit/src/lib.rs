@@ -11,7 +11,9 @@ pub mod dnsmasq;
 pub mod hostile;
 pub mod http;
 pub mod postfix;
+pub mod postgres;
 pub mod smtp;
+pub mod webdriver;
 
 use mailsift_core::Engine;
 pub use mailsift_corpus::{Label, Labels};

@@ -65,22 +65,7 @@ impl Phase {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let engine = Arc::new(args.rules.engine()?);
-    let source = args.corpus.clone().unwrap_or_else(|| {
-        let public = PathBuf::from("corpus/public");
-        if public.is_dir() {
-            public
-        } else {
-            PathBuf::from("corpus")
-        }
-    });
-    let bodies: Vec<Vec<u8>> = mailsift_corpus::messages(
-        vec![source.clone()],
-        64 << 20,
-        &mailsift_corpus::Skipped::new(),
-    )
-    .filter_map(|i| i.bytes.ok())
-    .collect();
-    anyhow::ensure!(!bodies.is_empty(), "no messages under {}", source.display());
+    let (source, bodies) = crate::args::bench_bodies(args.corpus.as_deref())?;
     let avg = bodies.iter().map(Vec::len).sum::<usize>() / bodies.len();
     let threads = args
         .threads

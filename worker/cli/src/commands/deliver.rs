@@ -90,19 +90,7 @@ pub fn run(args: DeliverArgs) -> Result<()> {
     let (shared, reloader) = args.rules.reloadable(&telemetry)?;
     let engine = shared.load_full();
     let topology = args.names.topology(engine.rules());
-    let regions = if args.regions.is_empty() {
-        topology.regions.clone()
-    } else {
-        for r in &args.regions {
-            if !topology.regions.contains(r) {
-                bail!(
-                    "--region {r}: the policy has regions {}",
-                    topology.regions.join(", ")
-                );
-            }
-        }
-        args.regions.clone()
-    };
+    let regions = crate::args::regions(&topology, &args.regions)?;
     let on_permanent = match args.on_permanent_failure {
         Permanent::DeadLetter => OnPermanentFailure::DeadLetter,
         Permanent::Dsn => match args.dsn_relay.clone().or(args.smarthost.clone()) {

@@ -222,6 +222,8 @@ pub struct DomainPolicy {
     pub spoof_allow: HashMap<String, IpSet>,
     /// What to do when authentication hit a DNS failure.
     pub dns_failure: DnsFailure,
+    /// Days the quarantine console keeps this domain's held mail.
+    pub quarantine_retention_days: u32,
 }
 
 impl DomainPolicy {
@@ -476,6 +478,15 @@ fn compile_domain(
             ),
         ));
     }
+    if !(1..=3650).contains(&f.quarantine_retention_days) {
+        return Err(err(
+            at,
+            format!(
+                "domain `{name}`: quarantine_retention_days = {} must be between 1 and 3650",
+                f.quarantine_retention_days
+            ),
+        ));
+    }
     Ok(DomainPolicy {
         domain: name.to_string(),
         mode: f.mode,
@@ -505,6 +516,7 @@ fn compile_domain(
         blocked_senders: SenderList::parse(path, src, &f.blocked_senders, "blocked_senders")?,
         spoof_allow,
         dns_failure: f.dns_failure,
+        quarantine_retention_days: f.quarantine_retention_days,
     })
 }
 
@@ -612,6 +624,15 @@ struct DomainFile {
     spoof_allow: Vec<Spanned<SpoofAllowFile>>,
     #[serde(default)]
     dns_failure: DnsFailure,
+    #[serde(default = "default_retention_days")]
+    quarantine_retention_days: u32,
+}
+
+/// How long quarantined mail is kept unless a domain says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
 }
 
 #[derive(Deserialize)]
