@@ -8,7 +8,7 @@
 //! scripts written without spaces (Chinese, Japanese, Thai) become
 //! overlapping character pairs, and a run too long to be a word is
 //! `#long`. Word pairs one and two apart (rspamd's OSB idea, trimmed)
-//! catch phrases. Digits become `0`, so prices and reference numbers
+//! catch phrases. Each word is hashed once; its tokens combine that hash. Digits become `0`, so prices and reference numbers
 //! generalise.
 //!
 //! Bounded: at most [`MAX_WORDS`] words of text, [`MAX_LINKS`] links and
@@ -20,10 +20,11 @@
 use crate::checks::Context;
 use crate::content::LinkSource;
 use crate::domain::org_domain;
+use crate::model::{combine, part_hash, token_hash};
 use crate::url::Host;
 
 /// Words of text drawn per message.
-pub const MAX_WORDS: usize = 3_000;
+pub const MAX_WORDS: usize = 1_000;
 /// Links drawn per message.
 pub const MAX_LINKS: usize = 40;
 /// Header names drawn per message.
@@ -33,74 +34,130 @@ const MAX_WORD_CHARS: usize = 24;
 /// Character pairs drawn from one unspaced run.
 const MAX_PAIRS_PER_RUN: usize = 64;
 
-/// A token, as the parts it is made of (`["p:", "claim", " ", "your"]`):
-/// the model hashes the parts in a row, so no string is built per token.
-pub type Token<'a> = [&'a str];
+/// A token: the parts it is made of (`["p:", "claim", " ", "your"]`,
+/// joined into a string only when it becomes evidence) and its hash,
+/// [`token_hash`] of the parts, which the model indexes by.
+pub struct Token<'a> {
+    /// [`token_hash`] of `parts`.
+    pub hash: u64,
+    /// The parts, in order.
+    pub parts: &'a [&'a str],
+}
+
+impl<'a> Token<'a> {
+    /// A token from its parts, hashed.
+    pub fn new(parts: &'a [&'a str]) -> Token<'a> {
+        Token {
+            hash: token_hash(parts),
+            parts,
+        }
+    }
+}
 
 /// Calls `sink` with every token of the message (repeats included; the
 /// model counts each once).
-pub fn tokens(ctx: &Context<'_>, sink: &mut dyn FnMut(&Token<'_>)) {
+pub fn tokens(ctx: &Context<'_>, sink: &mut impl FnMut(&Token<'_>)) {
     if let Some(subject) = ctx.message.subject() {
         let mut buf = String::new();
-        words(subject, 200, &mut buf, &mut |w| sink(&["s:", w]));
+        words(subject, 200, &mut buf, &mut |w| {
+            sink(&Token::new(&["s:", w]))
+        });
     }
     text_tokens(&ctx.content.text, sink);
-    links(ctx, &mut |p, v| sink(&[p, v]));
-    shape(ctx, &mut |p, v| sink(&[p, v]));
+    links(ctx, &mut |p, v| sink(&Token::new(&[p, v])));
+    shape(ctx, &mut |p, v| sink(&Token::new(&[p, v])));
 }
 
-/// Unigrams and the pairs one and two words apart.
-fn text_tokens(text: &str, sink: &mut dyn FnMut(&Token<'_>)) {
-    // The two previous words, most recent first.
-    let mut recent: [String; 2] = [String::new(), String::new()];
+/// Unigrams and the pairs one and two words apart. Each word is hashed
+/// once; its three tokens combine that hash with the prefixes' and the
+/// previous words' (the same values [`token_hash`] gives their parts).
+fn text_tokens(text: &str, sink: &mut impl FnMut(&Token<'_>)) {
+    let unigram = combine(0, part_hash("w:"));
+    let pair = combine(0, part_hash("p:"));
+    let skip = combine(0, part_hash("q:"));
+    let space = part_hash(" ");
+    // The two previous words and their hashes, most recent first.
+    let mut recent: [(String, u64); 2] = [(String::new(), 0), (String::new(), 0)];
     let mut buf = String::new();
     words(text, MAX_WORDS, &mut buf, &mut |w| {
-        sink(&["w:", w]);
-        if !recent[0].is_empty() {
-            sink(&["p:", &recent[0], " ", w]);
+        let h = part_hash(w);
+        sink(&Token {
+            hash: combine(unigram, h),
+            parts: &["w:", w],
+        });
+        let [(one, h1), (two, h2)] = &mut recent;
+        if !one.is_empty() {
+            sink(&Token {
+                hash: combine(combine(combine(pair, *h1), space), h),
+                parts: &["p:", one, " ", w],
+            });
         }
-        if !recent[1].is_empty() {
-            sink(&["q:", &recent[1], " ", w]);
+        if !two.is_empty() {
+            sink(&Token {
+                hash: combine(combine(combine(skip, *h2), space), h),
+                parts: &["q:", two, " ", w],
+            });
         }
-        let [a, b] = &mut recent;
-        std::mem::swap(a, b);
-        a.clear();
-        a.push_str(w);
+        std::mem::swap(one, two);
+        std::mem::swap(h1, h2);
+        one.clear();
+        one.push_str(w);
+        *h1 = h;
     });
 }
 
 /// Splits `text` into normalised words, at most `limit` of them (`buf` is
 /// scratch space for words that need normalising).
-fn words(text: &str, limit: usize, buf: &mut String, sink: &mut dyn FnMut(&str)) {
+fn words(text: &str, limit: usize, buf: &mut String, sink: &mut impl FnMut(&str)) {
     let bytes = text.as_bytes();
-    let mut count = 0;
-    let mut start = None;
-    let mut i = 0;
-    // Byte by byte for ASCII (most text), decoding only other characters:
-    // this loop sees every character of every message.
-    while i <= bytes.len() {
-        let (alnum, width) = match bytes.get(i) {
-            None => (false, 1),
-            Some(b) if b.is_ascii() => (b.is_ascii_alphanumeric(), 1),
-            Some(_) => match text.get(i..).and_then(|rest| rest.chars().next()) {
+    // (letter or digit, width) of the character at `i`: ASCII from a
+    // table, anything else decoded. This sees every character of every
+    // message, so ASCII (most text) costs a load and a compare.
+    let class = |i: usize| -> (bool, usize) {
+        match bytes[i] {
+            b if b < 0x80 => (ASCII_ALNUM[usize::from(b)], 1),
+            _ => match text.get(i..).and_then(|rest| rest.chars().next()) {
                 Some(c) => (c.is_alphanumeric(), c.len_utf8()),
                 None => (false, 1),
             },
-        };
-        if alnum {
-            start.get_or_insert(i);
-        } else if let Some(from) = start.take() {
-            count += word(&text[from..i], buf, sink);
-            if count >= limit {
-                return;
-            }
         }
+    };
+    let mut count = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (alnum, width) = class(i);
         i += width;
+        if !alnum {
+            continue;
+        }
+        let start = i - width;
+        while i < bytes.len() {
+            let (alnum, width) = class(i);
+            if !alnum {
+                break;
+            }
+            i += width;
+        }
+        count += word(&text[start..i], buf, sink);
+        if count >= limit {
+            return;
+        }
     }
 }
 
+/// ASCII letters and digits.
+static ASCII_ALNUM: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    t
+};
+
 /// Sends one run of letters and digits as tokens; returns how many.
-fn word(w: &str, buf: &mut String, sink: &mut dyn FnMut(&str)) -> usize {
+fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
     if w.is_ascii() {
         // The common case, without a copy when already lower case.
         if w.len() < 2 {
@@ -111,14 +168,14 @@ fn word(w: &str, buf: &mut String, sink: &mut dyn FnMut(&str)) -> usize {
         } else if w.bytes().all(|b| b.is_ascii_lowercase()) {
             sink(w);
         } else {
+            // Lower case, digits as `0`, without a char-by-char push.
             buf.clear();
-            buf.extend(w.bytes().map(|b| {
-                if b.is_ascii_digit() {
-                    '0'
-                } else {
-                    char::from(b.to_ascii_lowercase())
-                }
-            }));
+            buf.push_str(w);
+            buf.make_ascii_lowercase();
+            if w.bytes().any(|b| b.is_ascii_digit()) {
+                let zeroed = buf.replace(|c: char| c.is_ascii_digit(), "0");
+                *buf = zeroed;
+            }
             sink(buf);
         }
         return 1;
@@ -226,7 +283,8 @@ fn shape(ctx: &Context<'_>, emit: &mut dyn FnMut(&str, &str)) {
     let mut name = String::new();
     for (header, value) in ctx.message.headers().take(MAX_HEADERS) {
         name.clear();
-        name.extend(header.chars().map(|c| c.to_ascii_lowercase()));
+        name.push_str(header);
+        name.make_ascii_lowercase();
         emit("hn:", &name);
         if name == "x-mailer" || name == "user-agent" {
             let mailer: String = value
@@ -337,7 +395,10 @@ mod tests {
         engine()
             .with_context(raw.as_bytes(), Envelope::default(), |ctx| {
                 let mut out = Vec::new();
-                tokens(ctx, &mut |t| out.push(t.concat()));
+                tokens(ctx, &mut |t| {
+                    assert_eq!(t.hash, token_hash(t.parts), "{:?}", t.parts);
+                    out.push(t.parts.concat())
+                });
                 out
             })
             .expect("a message")

@@ -19,12 +19,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+use crate::features::Token;
+
 /// The file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// How [`crate::features`] draws tokens; a model trained on other features
 /// would weigh the wrong tokens, so it is refused.
-pub const FEATURES_VERSION: u32 = 1;
+pub const FEATURES_VERSION: u32 = 2;
 
 const MAGIC: &[u8] = b"MAILSIFT-MODEL\n";
 
@@ -182,38 +184,63 @@ pub fn feature_index(token: &str, bits: u8) -> u32 {
     token_index(&[token], bits)
 }
 
-/// The index of a token, given as its parts, among 2^bits weights: each
-/// part's bytes eight at a time, then its length, through a multiply-rotate
-/// mix (FxHash's constant), folded to 32 bits. Written out here because the
-/// index is part of the file format and must never change with a
-/// dependency's version; bytes in words of eight because this runs for
-/// every token of every message.
+/// The index of a token, given as its parts, among 2^bits weights:
+/// [`slot`] of [`token_hash`].
 pub fn token_index(parts: &[&str], bits: u8) -> u32 {
+    slot(token_hash(parts), bits)
+}
+
+/// A token's hash: its parts' [`part_hash`]es, in order, through
+/// [`combine`]. Written out here because the index is part of the file
+/// format and must never change with a dependency's version; per part,
+/// so a word's hash is computed once and reused by every token that
+/// contains it (the text's word pairs, [`crate::features`]).
+pub fn token_hash(parts: &[&str]) -> u64 {
+    parts.iter().fold(0, |h, p| combine(h, part_hash(p)))
+}
+
+/// Mixes `x` into `h`: rotate, xor, multiply by FxHash's constant.
+#[inline]
+pub fn combine(h: u64, x: u64) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
-    let mut h: u64 = 0;
-    for part in parts {
-        let bytes = part.as_bytes();
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            h = mix(h, u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // Little-endian, zero-padded; a loop, not a variable-length
-            // copy (which calls memcpy for every token).
-            let tail = rest
-                .iter()
-                .enumerate()
-                .fold(0u64, |v, (i, b)| v | (u64::from(*b) << (8 * i)));
-            h = mix(h, tail);
-        }
-        h = mix(h, bytes.len() as u64);
+    (h.rotate_left(5) ^ x).wrapping_mul(K)
+}
+
+/// One part's hash: its bytes eight at a time, the last up-to-seven bytes
+/// read as two overlapping words (or three sampled bytes when fewer than
+/// four), then the length, which makes the overlap unambiguous. No loop
+/// over single bytes: this runs for every word of every message.
+#[inline]
+pub fn part_hash(part: &str) -> u64 {
+    let bytes = part.as_bytes();
+    let mut h = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = combine(h, u64::from_le_bytes(word));
     }
-    let folded = (h ^ (h >> 32)) as u32;
-    folded & ((1u32 << bits) - 1)
+    let rest = chunks.remainder();
+    let n = rest.len();
+    let tail = match rest {
+        [] => 0,
+        [a, ..] if n < 4 => {
+            u64::from(*a) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
+        }
+        _ => {
+            let (mut head, mut end) = ([0u8; 4], [0u8; 4]);
+            head.copy_from_slice(&rest[..4]);
+            end.copy_from_slice(&rest[n - 4..]);
+            u64::from(u32::from_le_bytes(head)) | u64::from(u32::from_le_bytes(end)) << 32
+        }
+    };
+    combine(combine(h, tail), bytes.len() as u64)
+}
+
+/// A hash's slot among 2^bits weights: folded to 32 bits, masked.
+#[inline]
+pub fn slot(hash: u64, bits: u8) -> u32 {
+    ((hash ^ (hash >> 32)) as u32) & ((1u32 << bits) - 1)
 }
 
 impl Model {
@@ -391,8 +418,8 @@ impl Model {
     /// repeats), keeping the heaviest as evidence.
     pub fn predict<'t>(&self, tokens: impl IntoIterator<Item = &'t [&'t str]>) -> Prediction {
         let mut scorer = self.scorer();
-        for token in tokens {
-            scorer.add(token);
+        for parts in tokens {
+            scorer.add(&Token::new(parts));
         }
         scorer.finish()
     }
@@ -401,9 +428,10 @@ impl Model {
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
             model: self,
-            seen: SlotSet::default(),
+            seen: SlotSet::for_slots(self.weights.len()),
             score: self.meta.bias,
             top: Vec::with_capacity(TOP_TOKENS + 1),
+            spare: String::new(),
         }
     }
 }
@@ -416,13 +444,17 @@ pub struct Scorer<'m> {
     score: f64,
     /// The heaviest tokens so far: (slot, token, weight), heaviest first.
     top: Vec<(u32, String, f32)>,
+    /// The string of the last token pushed out of `top`, kept for the
+    /// next one that enters (no allocation per change of the evidence).
+    spare: String,
 }
 
 impl Scorer<'_> {
-    /// Adds a token given as its parts (a repeat adds nothing). Cheap on
-    /// purpose: no string is built unless the token enters the evidence.
-    pub fn add(&mut self, token: &[&str]) {
-        let index = token_index(token, self.model.meta.bits);
+    /// Adds a token (a repeat adds nothing). Cheap on purpose: its hash is
+    /// given, and no string is built unless it enters the evidence.
+    #[inline]
+    pub fn add(&mut self, token: &Token<'_>) {
+        let index = slot(token.hash, self.model.meta.bits);
         let w = self.model.weights[index as usize];
         if w == 0.0 || !self.seen.insert(index) {
             return;
@@ -431,8 +463,15 @@ impl Scorer<'_> {
         let lightest = self.top.last().map_or(0.0, |t| t.2.abs());
         if self.top.len() < TOP_TOKENS || w.abs() > lightest {
             let at = self.top.partition_point(|t| t.2.abs() >= w.abs());
-            self.top.insert(at, (index, token.concat(), w));
-            self.top.truncate(TOP_TOKENS);
+            let mut text = std::mem::take(&mut self.spare);
+            text.clear();
+            token.parts.iter().for_each(|p| text.push_str(p));
+            self.top.insert(at, (index, text, w));
+            if self.top.len() > TOP_TOKENS {
+                if let Some((_, out, _)) = self.top.pop() {
+                    self.spare = out;
+                }
+            }
         }
     }
 
@@ -446,45 +485,32 @@ impl Scorer<'_> {
     }
 }
 
-/// A set of weight slots: open addressing with linear probing, grown at
-/// half full. Far cheaper per token than a general-purpose hash set (no
-/// SipHash) or sorting the slots at the end.
-#[derive(Default)]
+/// A set of weight slots: one bit per slot (8 KB at the default 2^16
+/// weights, so it stays in the first-level cache): a test and a set per
+/// token, no hashing, no probing, no growth.
 pub struct SlotSet {
-    /// `slot + 1`, or 0 for empty; the length is a power of two.
-    table: Vec<u32>,
-    len: usize,
+    bits: Vec<u64>,
 }
 
 impl SlotSet {
-    /// Adds `slot`; false if it was there.
-    pub fn insert(&mut self, slot: u32) -> bool {
-        if (self.len + 1) * 2 > self.table.len() {
-            self.grow();
-        }
-        let mask = self.table.len() - 1;
-        let key = slot + 1;
-        let mut at = (key.wrapping_mul(0x9e37_79b9) as usize) & mask;
-        loop {
-            match self.table[at] {
-                0 => {
-                    self.table[at] = key;
-                    self.len += 1;
-                    return true;
-                }
-                k if k == key => return false,
-                _ => at = (at + 1) & mask,
-            }
+    /// An empty set for slots below `slots`.
+    pub fn for_slots(slots: usize) -> SlotSet {
+        SlotSet {
+            bits: vec![0; slots.div_ceil(64)],
         }
     }
 
-    fn grow(&mut self) {
-        let size = (self.table.len() * 2).max(1024);
-        let old = std::mem::replace(&mut self.table, vec![0; size]);
-        self.len = 0;
-        for key in old.into_iter().filter(|k| *k != 0) {
-            self.insert(key - 1);
-        }
+    /// Adds `slot`; false if it was there (or is out of range, which a
+    /// slot from [`slot`] never is).
+    #[inline]
+    pub fn insert(&mut self, slot: u32) -> bool {
+        let Some(word) = self.bits.get_mut(slot as usize / 64) else {
+            return false;
+        };
+        let mask = 1u64 << (slot % 64);
+        let fresh = *word & mask == 0;
+        *word |= mask;
+        fresh
     }
 }
 
@@ -551,14 +577,14 @@ mod tests {
     }
 
     #[test]
-    fn slot_set_counts_each_slot_once_through_growth() {
-        let mut set = SlotSet::default();
+    fn slot_set_counts_each_slot_once() {
+        let mut set = SlotSet::for_slots(1 << 20);
         for round in 0..2 {
             for slot in (0..5_000u32).map(|i| i * 7919 % (1 << 20)) {
                 assert_eq!(set.insert(slot), round == 0, "slot {slot} round {round}");
             }
         }
-        assert_eq!(set.len, 5_000);
+        assert!(!set.insert(1 << 20), "out of range");
     }
 
     #[test]
@@ -606,18 +632,50 @@ mod tests {
         assert!(err.to_string().contains("retrain"), "{err}");
     }
 
-    const EXPECTED_W_VIAGRA: u32 = 887_348;
+    const EXPECTED_W_VIAGRA: u32 = 1_023_996;
 
     #[test]
     fn feature_index_is_stable() {
         // Part of the file format: changing it silently breaks every model.
-        // (Checked against an independent implementation of the same mix.)
+        // (Checked against an independent implementation of the same mix,
+        // in Python: features version 2.)
         assert_eq!(token_index(&["w:", "viagra"], 20), EXPECTED_W_VIAGRA);
+        assert_eq!(token_index(&["w:", "a longer word here!"], 20), 383_781);
         assert_ne!(
             token_index(&["w:", "viagra"], 20),
             token_index(&["w:v", "iagra"], 20),
             "parts are delimited"
         );
         assert_eq!(feature_index("x", 20), token_index(&["x"], 20));
+    }
+
+    #[test]
+    fn part_hashes_tell_every_length_and_byte_apart() {
+        // Every string of up to 9 letters over {a, b, c}, and of 10 to 17
+        // with one letter changed: the tail reading (sampled bytes,
+        // overlapping words) must lose nothing.
+        let mut strings = vec![String::new()];
+        for len in 1..=9u32 {
+            for k in 0..3usize.pow(len) {
+                strings.push(
+                    (0..len)
+                        .map(|i| char::from(b'a' + ((k / 3usize.pow(i)) % 3) as u8))
+                        .collect(),
+                );
+            }
+        }
+        for len in 10..=17 {
+            for at in 0..len {
+                let mut s = vec![b'a'; len];
+                s[at] = b'b';
+                strings.push(String::from_utf8(s).expect("ascii"));
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        for s in &strings {
+            if let Some(other) = seen.insert(part_hash(s), s.clone()) {
+                panic!("{other:?} and {s:?} hash alike");
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! hashes and whether it is spam.
 
 use crate::ftrl::Example;
-use mailsift_core::model::token_index;
+use mailsift_core::model::slot;
 use mailsift_core::{features, Engine, Envelope};
 use mailsift_corpus::{Labels, Skipped};
 use rayon::prelude::*;
@@ -100,7 +100,7 @@ pub fn draw(engine: &Engine, raw: &[u8], bits: u8) -> Result<Vec<u32>, String> {
     engine
         .with_context(raw, Envelope::default(), |ctx| {
             let mut out = Vec::new();
-            features::tokens(ctx, &mut |t| out.push(token_index(t, bits)));
+            features::tokens(ctx, &mut |t| out.push(slot(t.hash, bits)));
             out.sort_unstable();
             out.dedup();
             out

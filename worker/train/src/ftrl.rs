@@ -26,7 +26,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            bits: 20,
+            bits: 16,
             alpha: 0.2,
             beta: 1.0,
             l1: 0.05,

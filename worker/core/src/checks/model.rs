@@ -40,17 +40,31 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     let prediction = scorer.finish();
     let p = prediction.probability;
     let t = model.meta.thresholds;
-    let weighed = prediction
-        .top
-        .iter()
-        .map(|(token, w)| format!("{token} {w:+.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Built once; numbers through integer formatting (float formatting
+    // would cost more than scoring a short message).
+    let mut weighed = String::with_capacity(160);
+    for (i, (token, w)) in prediction.top.iter().enumerate() {
+        if i > 0 {
+            weighed.push_str(", ");
+        }
+        weighed.push_str(token);
+        weighed.push(' ');
+        if *w >= 0.0 {
+            weighed.push('+');
+        }
+        push_fixed(&mut weighed, f64::from(*w), 2);
+    }
     let evidence = |at: f64| {
-        format!(
-            "p(spam) = {p:.3} (reported at {at:.3}; model {}); weighed most: {weighed}",
-            model.version()
-        )
+        let mut e = String::with_capacity(weighed.len() + 80);
+        e.push_str("p(spam) = ");
+        push_fixed(&mut e, p, 3);
+        e.push_str(" (reported at ");
+        push_fixed(&mut e, at, 3);
+        e.push_str("; model ");
+        e.push_str(model.version());
+        e.push_str("); weighed most: ");
+        e.push_str(&weighed);
+        e
     };
     if p >= t.spam {
         out.add(MODEL_SPAM, evidence(t.spam));
@@ -64,6 +78,31 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         out.add(MODEL_HAM, evidence(t.ham));
     }
     out.into_vec()
+}
+
+/// Appends `x` with `decimals` digits after the point (rounded half away
+/// from zero), as `format!("{x:.N}")` would for the values shown here.
+fn push_fixed(out: &mut String, x: f64, decimals: u32) {
+    use std::fmt::Write as _;
+    let scale = 10i64.pow(decimals);
+    let scaled = (x * scale as f64).round();
+    if !scaled.is_finite() || scaled.abs() >= 1e15 {
+        let _ = write!(out, "{x:.*}", decimals as usize);
+        return;
+    }
+    let n = scaled as i64;
+    if n < 0 {
+        out.push('-');
+    }
+    let n = n.unsigned_abs();
+    let scale = scale.unsigned_abs();
+    let _ = write!(
+        out,
+        "{}.{:0width$}",
+        n / scale,
+        n % scale,
+        width = decimals as usize
+    );
 }
 
 #[cfg(test)]
@@ -97,6 +136,24 @@ mod tests {
     fn run(engine: &Engine, body: &str) -> Vec<Finding> {
         let raw = format!("From: a@b.example\r\nTo: c@d.example\r\nSubject: x\r\n\r\n{body}\r\n");
         engine.run_single_check(&CHECK, raw.as_bytes(), Envelope::default())
+    }
+
+    #[test]
+    fn fixed_point_numbers_read_like_float_formatting() {
+        for (x, d, shown) in [
+            (0.5, 3, "0.500"),
+            (0.9734, 3, "0.973"),
+            (1.0, 3, "1.000"),
+            (0.0, 3, "0.000"),
+            (3.456, 2, "3.46"),
+            (-2.004, 2, "-2.00"),
+            (-0.126, 2, "-0.13"),
+            (12.5, 2, "12.50"),
+        ] {
+            let mut s = String::new();
+            push_fixed(&mut s, x, d);
+            assert_eq!(s, shown, "{x}");
+        }
     }
 
     #[test]
