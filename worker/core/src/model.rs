@@ -178,12 +178,6 @@ pub struct Prediction {
 /// Tokens kept as evidence per prediction.
 const TOP_TOKENS: usize = 6;
 
-/// The index of a one-part token among 2^bits weights (see
-/// [`token_index`]).
-pub fn feature_index(token: &str, bits: u8) -> u32 {
-    token_index(&[token], bits)
-}
-
 /// The index of a token, given as its parts, among 2^bits weights:
 /// [`slot`] of [`token_hash`].
 pub fn token_index(parts: &[&str], bits: u8) -> u32 {
@@ -486,7 +480,8 @@ impl Scorer<'_> {
 }
 
 /// A set of weight slots: one bit per slot (8 KB at the default 2^16
-/// weights, so it stays in the first-level cache): a test and a set per
+/// weights, so it stays in the first-level cache; 2 MB at the largest,
+/// 2^24: a size set by the model, never by the message): a test and a set per
 /// token, no hashing, no probing, no growth.
 pub struct SlotSet {
     bits: Vec<u64>,
@@ -646,7 +641,6 @@ mod tests {
             token_index(&["w:v", "iagra"], 20),
             "parts are delimited"
         );
-        assert_eq!(feature_index("x", 20), token_index(&["x"], 20));
     }
 
     #[test]

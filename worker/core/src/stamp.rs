@@ -171,7 +171,7 @@ fn fold(head: &str, items: &[&str]) -> String {
 }
 
 /// Printable ASCII only: header values must not smuggle CR/LF or 8-bit.
-fn sanitize(s: &str) -> String {
+pub fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
@@ -188,16 +188,31 @@ fn sanitize(s: &str) -> String {
 /// header block and our headers prepended. All other bytes are unchanged.
 /// An mbox `From ` line, if present, stays first.
 pub fn stamp(raw: &[u8], verdict: &Verdict, cfg: &StampConfig) -> Vec<u8> {
+    fields_first(raw, &header_lines(verdict, cfg), |n, v| {
+        is_our_field(n, v, cfg)
+    })
+}
+
+/// Returns `raw` with header `lines` (without line endings; printable
+/// ASCII, see [`sanitize`]) put first, in the message's own line ending.
+/// Every other byte stays; an mbox `From ` line stays first. The quarantine
+/// console stamps released mail with it.
+pub fn prepend(raw: &[u8], lines: &[String]) -> Vec<u8> {
+    fields_first(raw, lines, |_, _| false)
+}
+
+/// `lines` first, then `raw` without the fields `strip` names.
+fn fields_first(raw: &[u8], lines: &[String], strip: impl Fn(&[u8], &[u8]) -> bool) -> Vec<u8> {
     let (from_line, message) = split_mbox_line(raw);
     let eol = if uses_crlf(message) { "\r\n" } else { "\n" };
     let mut out = Vec::with_capacity(raw.len() + 512);
     out.extend_from_slice(from_line);
-    for line in header_lines(verdict, cfg) {
+    for line in lines {
         // Folded lines use the message's own line ending too.
         out.extend_from_slice(line.replace("\r\n", eol).as_bytes());
         out.extend_from_slice(eol.as_bytes());
     }
-    out.extend_from_slice(&without_fields(message, |n, v| is_our_field(n, v, cfg)));
+    out.extend_from_slice(&without_fields(message, strip));
     out
 }
 

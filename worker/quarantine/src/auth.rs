@@ -112,6 +112,22 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
+/// A form post from this site; any other is refused with 403 before the
+/// handler runs (see [`same_origin`]).
+pub struct SameOrigin;
+
+impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        if same_origin(&parts.headers) {
+            Ok(SameOrigin)
+        } else {
+            Err((StatusCode::FORBIDDEN, "cross-site form post refused").into_response())
+        }
+    }
+}
+
 /// True when a form post comes from this site: browsers send `Origin` on
 /// POST; a different one is a cross-site request (the cookie is also
 /// SameSite=Strict, this is the second lock).

@@ -6,7 +6,7 @@
 use crate::api::{eml, public_error};
 use crate::app::ActionError;
 use crate::app::{Console, Released};
-use crate::auth::{self, PageUser, COOKIE};
+use crate::auth::{self, PageUser, SameOrigin, COOKIE};
 use crate::preview::preview;
 use crate::store::{Detail, Filter, Page};
 use axum::extract::{Path, Query, RawForm, State};
@@ -115,12 +115,10 @@ struct LoginForm {
 
 async fn login(
     State(console): State<Arc<Console>>,
+    _: SameOrigin,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !auth::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site form post refused").into_response();
-    }
     match auth::authenticate(&console, &form.token).await {
         Ok(Some(_)) => {
             let secure = headers
@@ -146,10 +144,7 @@ async fn login(
     }
 }
 
-async fn logout(headers: HeaderMap) -> Response {
-    if !auth::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site form post refused").into_response();
-    }
+async fn logout(_: SameOrigin) -> Response {
     let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }
@@ -452,12 +447,9 @@ async fn raw(
 async fn release(
     State(console): State<Arc<Console>>,
     PageUser(who): PageUser,
-    headers: HeaderMap,
+    _: SameOrigin,
     Path(id): Path<i64>,
 ) -> Response {
-    if !auth::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site form post refused").into_response();
-    }
     match console.release(&who, id).await {
         Ok(Released::NotFound) => not_found(&who.name),
         Ok(outcome) => {
@@ -479,12 +471,9 @@ fn outcome_word(o: Released) -> &'static str {
 async fn release_many(
     State(console): State<Arc<Console>>,
     PageUser(who): PageUser,
-    headers: HeaderMap,
+    _: SameOrigin,
     RawForm(form): RawForm,
 ) -> Response {
-    if !auth::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site form post refused").into_response();
-    }
     // Checkboxes post `id=1&id=2`: read every value.
     let ids: Vec<i64> = String::from_utf8_lossy(&form)
         .split('&')
@@ -512,12 +501,9 @@ async fn release_many(
 async fn delete(
     State(console): State<Arc<Console>>,
     PageUser(who): PageUser,
-    headers: HeaderMap,
+    _: SameOrigin,
     Path(id): Path<i64>,
 ) -> Response {
-    if !auth::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site form post refused").into_response();
-    }
     match console.delete(&who, id).await {
         Ok(true) => Redirect::to("/messages?done=deleted").into_response(),
         Ok(false) => not_found(&who.name),

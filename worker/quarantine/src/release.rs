@@ -8,6 +8,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Connection, ConnectionProperties};
 use mailsift_amqp::outputs::properties;
 use mailsift_amqp::{contract, Output, PublishError, Publisher, Topology};
+use mailsift_core::stamp;
 use tokio::sync::Mutex;
 
 /// AMQP header on a released message: who released it.
@@ -95,16 +96,14 @@ impl Releaser {
 /// goes to the recipients it was held for.
 pub fn released_output(item: &Releasable, prefix: &str, topology: &Topology) -> Output {
     let at = item.at.as_str();
-    let eol: &[u8] = if uses_crlf(&item.raw) { b"\r\n" } else { b"\n" };
+    // A token name must not smuggle a header line or make one too long.
+    let by: String = item.by.chars().take(100).collect();
     let line = format!(
         "{prefix}Released: by {} at {at}; held as {}",
-        printable(&item.by),
-        printable(&item.disposition)
+        stamp::sanitize(&by),
+        stamp::sanitize(&item.disposition)
     );
-    let mut body = Vec::with_capacity(item.raw.len() + line.len() + 2);
-    body.extend_from_slice(line.as_bytes());
-    body.extend_from_slice(eol);
-    body.extend_from_slice(&item.raw);
+    let body = stamp::prepend(&item.raw, &[line]);
 
     let envelope = Held::envelope(&item.verdict);
     let mut headers = FieldTable::default();
@@ -129,28 +128,6 @@ pub fn released_output(item: &Releasable, prefix: &str, topology: &Topology) -> 
         routing_key: format!("deliver.{}", item.region),
         body,
         properties: properties(headers, &id, "message/rfc822"),
-    }
-}
-
-/// Printable ASCII only, at most 100 characters: a token name must not
-/// smuggle a header line or make one too long.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
-fn uses_crlf(raw: &[u8]) -> bool {
-    match raw.iter().position(|b| *b == b'\n') {
-        Some(p) => p > 0 && raw[p - 1] == b'\r',
-        None => true,
     }
 }
 
