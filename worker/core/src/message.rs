@@ -155,13 +155,13 @@ impl<'x> ParsedMessage<'x> {
                     .get(h.offset_field as usize..h.offset_start as usize)
                     .unwrap_or_default();
                 let name = match memchr::memchr(b':', field) {
-                    Some(colon) => String::from_utf8_lossy(trim_bytes(&field[..colon])),
+                    Some(colon) => lossy(trim_bytes(&field[..colon])),
                     None => Cow::Owned(h.name.as_str().to_string()),
                 };
                 let value = raw
                     .get(h.offset_start as usize..h.offset_end as usize)
                     .unwrap_or_default();
-                (name, String::from_utf8_lossy(value))
+                (name, lossy(value))
             })
             .collect();
         Ok(ParsedMessage {
@@ -333,11 +333,20 @@ fn normalize_address(addr: &str) -> String {
     }
 }
 
+/// `bytes` as text, invalid sequences replaced; borrowed when valid (checked
+/// with the fast validator first: almost every header is).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
-    let raw: String = crate::html::fold_whitespace(crate::text::truncate(raw, 600))
-        .chars()
-        .take(300)
-        .collect();
+    let mut raw = crate::html::fold_whitespace(crate::text::truncate(raw, 600));
+    if let Some((end, _)) = raw.char_indices().nth(300) {
+        raw.truncate(end);
+    }
     let Some(r) = value.as_received() else {
         return Hop {
             raw,
@@ -369,8 +378,9 @@ fn hop(value: &HeaderValue<'_>, raw: &str) -> Hop {
             .as_ref()
             .map(|s| s.to_ascii_lowercase())
             .or_else(|| {
-                raw.to_ascii_lowercase()
-                    .contains("(unknown [")
+                raw.as_bytes()
+                    .windows(b"(unknown [".len())
+                    .any(|w| w.eq_ignore_ascii_case(b"(unknown ["))
                     .then(|| "unknown".to_string())
             }),
         date: r

@@ -55,7 +55,7 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
     if let Some(address) = crypto_address(text) {
         f.add(CT_CRYPTO_ADDRESS, format!("wallet address {address}"));
     }
-    let bangs = text.matches('!').count();
+    let bangs = memchr::memchr_iter(b'!', text.as_bytes()).count();
     if bangs >= 10 {
         f.add(CT_EXCLAMATIONS, format!("{bangs} exclamation marks"));
     }
@@ -130,8 +130,7 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
 fn crypto_address(text: &str) -> Option<&str> {
     // Words of ASCII letters and digits only, so each is valid UTF-8; the
     // cheap length and prefix tests come first (this runs over every text).
-    text.as_bytes()
-        .split(|b| !b.is_ascii_alphanumeric())
+    ascii_words(text.as_bytes())
         .filter(|w| (26..=62).contains(&w.len()) && matches!(w[0], b'b' | b'1' | b'3' | b'0'))
         .find(|w| {
             let len = w.len();
@@ -155,14 +154,49 @@ fn crypto_address(text: &str) -> Option<&str> {
         .and_then(|w| std::str::from_utf8(w).ok())
 }
 
+/// The runs of ASCII letters and digits in `bytes` (a plain loop: this
+/// scans every text, and the generic `split` costs twice as much here).
+fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at
+            + bytes
+                .get(at..)?
+                .iter()
+                .position(u8::is_ascii_alphanumeric)?;
+        let len = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(bytes.len() - start);
+        at = start + len;
+        Some(&bytes[start..at])
+    })
+}
+
 /// Runs of 20+ characters with at least 12 letters, all capitals (sentence-level shouting).
 fn shouting_runs(text: &str) -> usize {
-    text.split(['.', '!', '?', '\n'])
-        .filter(|chunk| {
-            let letters = chunk.chars().filter(|c| c.is_alphabetic()).count();
-            chunk.len() >= 20 && letters >= 12 && !chunk.chars().any(|c| c.is_lowercase())
-        })
-        .count()
+    // Split on the (ASCII) sentence ends byte-wise, so every chunk is still
+    // text; the cheapest test first: most sentences have a lower-case
+    // letter early.
+    let mut runs = 0;
+    let mut start = 0;
+    let ends = text
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b'.' | b'!' | b'?' | b'\n'));
+    for end in ends.map(|(i, _)| i).chain([text.len()]) {
+        let chunk = &text[start..end];
+        start = end + 1;
+        let lower = match chunk.is_ascii() {
+            true => chunk.bytes().any(|b| b.is_ascii_lowercase()),
+            false => chunk.chars().any(char::is_lowercase),
+        };
+        if chunk.len() >= 20 && !lower && chunk.chars().filter(|c| c.is_alphabetic()).count() >= 12
+        {
+            runs += 1;
+        }
+    }
+    runs
 }
 
 /// Distinct `$12`, `$1,000.00`, `US$ 5` amounts.
@@ -226,6 +260,29 @@ mod tests {
             ("the word bc1 alone", None),
         ] {
             assert_eq!(crypto_address(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn shouting_runs_as_the_plain_definition_counts_them() {
+        let plain = |text: &str| {
+            text.split(['.', '!', '?', '\n'])
+                .filter(|chunk| {
+                    let letters = chunk.chars().filter(|c| c.is_alphabetic()).count();
+                    chunk.len() >= 20 && letters >= 12 && !chunk.chars().any(char::is_lowercase)
+                })
+                .count()
+        };
+        for text in [
+            "",
+            "!!!",
+            "THIS IS A VERY LOUD SENTENCE. quiet one. ANOTHER LOUD LINE HERE!",
+            "ÜBERWEISUNG SOFORT AUSFÜHREN BITTE\nJETZT KONTO BESTÄTIGEN!?ok",
+            "ЗАБЛОКИРОВАН АККАУНТ ПОДТВЕРДИТЕ. ВАШ АККАУНТ БУДЕТ УДАЛЁН",
+            "MIXED CASE LINE WITH ONE é LOWER LETTER.NO LOWER CASE 123 HERE AT ALL",
+            "1234567890 1234567890 1234567890 ABCDEFGHIJKL.",
+        ] {
+            assert_eq!(shouting_runs(text), plain(text), "{text:?}");
         }
     }
 

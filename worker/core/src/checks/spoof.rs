@@ -164,7 +164,13 @@ fn run(ctx: &Context<'_>) -> Vec<Finding> {
         .map(|d| ("From", d.as_str()))
         .chain(mail_from_domain.iter().map(|d| ("MAIL FROM", d.as_str())))
         .chain(reply_to_domains.iter().map(|d| ("Reply-To", d.as_str())));
+    let mut judged: Vec<&str> = Vec::new();
     for (what, domain) in candidates {
+        // From and MAIL FROM are usually the same domain: judge it once.
+        if judged.contains(&domain) {
+            continue;
+        }
+        judged.push(domain);
         if let Some((p, how)) = lookalike(domain, &ctx.rules.protected) {
             f.add(
                 SPOOF_LOOKALIKE_DOMAIN,
@@ -244,14 +250,12 @@ pub fn lookalike<'p>(
     } else {
         domain.to_lowercase()
     };
-    let org = org_domain(&unicode).to_string();
-    let label = org.split('.').next().unwrap_or(&org).to_string();
-    let skeleton = confusable_skeleton(&label);
-    for p in protected {
-        if org.eq_ignore_ascii_case(&p.org) {
-            return None;
-        }
+    let org = org_domain(&unicode);
+    if protected.iter().any(|p| org.eq_ignore_ascii_case(&p.org)) {
+        return None;
     }
+    let label = org.split('.').next().unwrap_or(org);
+    let skeleton = confusable_skeleton(label);
     for p in protected {
         if p.label.len() < 4 {
             continue;
@@ -267,9 +271,8 @@ pub fn lookalike<'p>(
         if label == p.label {
             return Some((p, "same name under another suffix"));
         }
-        let distance = strsim::damerau_levenshtein(&label, &p.label);
         let allowed = if p.label.len() >= 9 { 2 } else { 1 };
-        if distance <= allowed {
+        if within_edits(label, &p.label, allowed) {
             return Some((p, "one or two characters off"));
         }
         if label.contains(&p.label) {
@@ -277,6 +280,32 @@ pub fn lookalike<'p>(
         }
     }
     None
+}
+
+/// Whether the Damerau–Levenshtein distance of `a` and `b` is at most
+/// `allowed`. Two lower bounds of it rule out most pairs before the
+/// distance matrix is built: the difference in length and, for ASCII, the
+/// bag distance (an edit changes the characters one side has and the
+/// other lacks by at most one; a transposition not at all).
+fn within_edits(a: &str, b: &str, allowed: usize) -> bool {
+    if a.chars().count().abs_diff(b.chars().count()) > allowed {
+        return false;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        let mut counts = [0i32; 128];
+        for &c in a.as_bytes() {
+            counts[usize::from(c)] += 1;
+        }
+        for &c in b.as_bytes() {
+            counts[usize::from(c)] -= 1;
+        }
+        let only_a: i32 = counts.iter().filter(|n| **n > 0).sum();
+        let only_b: i32 = -counts.iter().filter(|n| **n < 0).sum::<i32>();
+        if only_a.max(only_b) as usize > allowed {
+            return false;
+        }
+    }
+    strsim::damerau_levenshtein(a, b) <= allowed
 }
 
 #[cfg(test)]
@@ -296,6 +325,46 @@ mod tests {
 
     fn msg(from: &str, extra: &str) -> String {
         format!("From: {from}\r\nTo: alex@contoso.com\r\nSubject: hi\r\n{extra}\r\nbody\r\n")
+    }
+
+    #[test]
+    fn edit_distance_bounds_agree_with_the_distance() {
+        let names = [
+            "paypal",
+            "paypa1",
+            "paypall",
+            "papyal",
+            "pyapal",
+            "microsoft",
+            "rnicrosoft",
+            "micros0ftt",
+            "mircosoft",
+            "contoso",
+            "cnotoso",
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "xyz",
+            "соntoso",
+            "contosо",
+            "wellsfargo",
+            "wellsfarg",
+            "wellsfargoo",
+            "vvellsfargo",
+        ];
+        for a in names {
+            for b in names {
+                for allowed in 0..=3 {
+                    assert_eq!(
+                        within_edits(a, b, allowed),
+                        strsim::damerau_levenshtein(a, b) <= allowed,
+                        "{a:?} {b:?} {allowed}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -89,15 +89,14 @@ impl Phrases {
         }
         matches.sort_unstable_by(|a, b| (a.0, a.1, b.2).cmp(&(b.0, b.1, a.2)));
         matches.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
-        let mut seen = vec![false; self.owners.len()];
-        for (_, _, _, pattern) in matches {
-            seen[pattern] = true;
-        }
+        // Distinct patterns in pattern order (the order of `owners`), without
+        // walking every pattern of every list for each message.
+        let mut patterns: Vec<usize> = matches.into_iter().map(|m| m.3).collect();
+        patterns.sort_unstable();
+        patterns.dedup();
         let mut found: Vec<Option<PhraseHits<'_>>> = vec![None; self.lists.len()];
-        for (pattern, &(list, phrase)) in self.owners.iter().enumerate() {
-            if !seen[pattern] {
-                continue;
-            }
+        for pattern in patterns {
+            let (list, phrase) = self.owners[pattern];
             let l = &self.lists[list];
             let hits = found[list].get_or_insert_with(|| PhraseHits {
                 weight: 0.0,
@@ -273,8 +272,11 @@ pub fn parse(path: &Path, src: &str, extra: &[(PathBuf, String)]) -> Result<Phra
     let automaton = AhoCorasick::builder()
         // Standard semantics: every overlapping occurrence is reported.
         .match_kind(MatchKind::Standard)
-        // A DFA costs memory once at load and is the fastest to search.
-        .kind(Some(AhoCorasickKind::DFA))
+        // The contiguous NFA: 0.3 MB against the DFA's 4.9 MB for the
+        // shipped lists, built in a fraction of the time (every start and
+        // reload), and searched as fast once the DFA no longer fits in the
+        // caches it shares with the broker and the other checks.
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .build(&patterns)
         .map_err(|e| RulesError::at(path, src, 0, format!("phrase lists: {e}")))?;
     Ok(Phrases {
