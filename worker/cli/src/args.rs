@@ -321,6 +321,15 @@ pub struct TopologyArgs {
 }
 
 impl TopologyArgs {
+    /// The names `mailsift worker --name-prefix PREFIX` uses (with this
+    /// process's `MAILSIFT_*` settings, which a child process inherits).
+    pub fn parse_prefixed(prefix: &str) -> Result<TopologyArgs> {
+        use clap::{Args, FromArgMatches};
+        let cmd = TopologyArgs::augment_args(clap::Command::new("names"));
+        let matches = cmd.try_get_matches_from(["names", "--name-prefix", prefix])?;
+        Ok(TopologyArgs::from_arg_matches(&matches)?)
+    }
+
     /// The topology for these rules' regions and retry delay.
     pub fn topology(&self, rules: &Rules) -> Topology {
         let mut t = Topology::with_regions(rules.policy.regions());

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod commands;
+mod proc_stat;
 mod progress;
 mod service;
 
@@ -37,6 +38,9 @@ enum Command {
     Topology(commands::topology::TopologyCmd),
     /// Measure end-to-end throughput and latency through the broker.
     BenchAmqp(commands::bench_amqp::BenchArgs),
+    /// bench-amqp's bare relay: consume, publish unchanged, acknowledge.
+    #[command(hide = true)]
+    BenchRelay(commands::bench_amqp::RelayArgs),
     /// Measure the quarantine console: messages/s stored, list latency at a million rows.
     BenchQuarantine(commands::bench_quarantine::BenchQuarantineArgs),
     /// List every rule id with its effective disposition, weight and meaning.
@@ -61,6 +65,7 @@ fn main() {
         Command::Deliver(args) => commands::deliver::run(args),
         Command::Topology(args) => commands::topology::run(args),
         Command::BenchAmqp(args) => commands::bench_amqp::run(args),
+        Command::BenchRelay(args) => commands::bench_amqp::relay(args),
         Command::BenchQuarantine(args) => commands::bench_quarantine::run(args),
         Command::Corpus(args) => commands::corpus::run(args),
         Command::Train(args) => commands::train::run(args),
