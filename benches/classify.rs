@@ -8,10 +8,11 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mailsift_core::checks::CHECKS;
 use mailsift_core::content::Content;
+use mailsift_core::decide::{decide, Facts, Standing};
 use mailsift_core::engine::catalogue;
 use mailsift_core::message::ParsedMessage;
 use mailsift_core::rules::Rules;
-use mailsift_core::{Engine, Envelope};
+use mailsift_core::{Engine, Envelope, Finding};
 use rayon::prelude::*;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -163,6 +164,11 @@ fn bench(c: &mut Criterion) {
         })
     });
     for check in CHECKS {
+        // The model check does nothing without a model.
+        let engine = match check.name {
+            "model" => &with_model,
+            _ => &engine,
+        };
         g.bench_function(format!("check/{}", check.name), |b| {
             let mut i = 0;
             b.iter_custom(|iters| {
@@ -180,6 +186,34 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The one decision pass over each message's findings (gathered once).
+    let found: Vec<Vec<Finding>> = msgs
+        .iter()
+        .filter_map(|m| {
+            engine.with_context(m, Envelope::default(), |ctx| {
+                CHECKS.iter().flat_map(|c| (c.run)(ctx)).collect()
+            })
+        })
+        .collect();
+    let rules = engine.rules();
+    let facts = Facts {
+        policy: rules.policy.named("*"),
+        journal: false,
+        standing: Standing::Scanned { exempt: &[] },
+        dns_failures: None,
+        retries: 0,
+    };
+    g.bench_function("decide", |b| {
+        let mut i = 0;
+        b.iter_batched_ref(
+            || {
+                i += 1;
+                found[i % found.len()].clone()
+            },
+            |findings| black_box(decide(findings, rules, &facts)),
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
 
     // One large message: where splitting a message's checks could pay off.
