@@ -168,14 +168,12 @@ fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
         } else if w.bytes().all(|b| b.is_ascii_lowercase()) {
             sink(w);
         } else {
-            // Lower case, digits as `0`, without a char-by-char push.
+            // Lower case, digits as `0`, in one pass into the reused buffer.
             buf.clear();
-            buf.push_str(w);
-            buf.make_ascii_lowercase();
-            if w.bytes().any(|b| b.is_ascii_digit()) {
-                let zeroed = buf.replace(|c: char| c.is_ascii_digit(), "0");
-                *buf = zeroed;
-            }
+            buf.extend(w.bytes().map(|b| match b {
+                b'0'..=b'9' => '0',
+                _ => char::from(b.to_ascii_lowercase()),
+            }));
             sink(buf);
         }
         return 1;

@@ -405,11 +405,15 @@ pub fn fold_whitespace(s: &str) -> String {
     if s.is_ascii() {
         return fold_ascii_whitespace(s);
     }
-    fold_words(s, |i| {
-        let c = s[i..].chars().next()?;
-        let space = c.is_whitespace() || matches!(c, '\u{200b}' | '\u{200c}' | '\u{feff}');
-        space.then(|| i + c.len_utf8())
-    })
+    let mut out = String::with_capacity(s.len());
+    let space = |c: char| c.is_whitespace() || matches!(c, '\u{200b}' | '\u{200c}' | '\u{feff}');
+    for word in s.split(space).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 fn is_ascii_space(b: u8) -> bool {
@@ -469,47 +473,6 @@ fn next_control_or_space(bytes: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// The words of `s` joined by single spaces, copied a word at a time.
-/// `space_at(i)` is the end of the whitespace character at byte `i` (a
-/// character boundary), or `None` when it is not whitespace.
-fn fold_words(s: &str, space_at: impl Fn(usize) -> Option<usize>) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut word = 0;
-    let mut i = 0;
-    while i < s.len() {
-        match space_at(i) {
-            Some(next) => {
-                if word < i {
-                    if !out.is_empty() {
-                        out.push(' ');
-                    }
-                    out.push_str(&s[word..i]);
-                }
-                i = next;
-                word = next;
-            }
-            None => i += utf8_width(s.as_bytes()[i]),
-        }
-    }
-    if word < s.len() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(&s[word..]);
-    }
-    out
-}
-
-/// The length of the UTF-8 sequence a leading byte starts.
-fn utf8_width(lead: u8) -> usize {
-    match lead {
-        0..0x80 => 1,
-        0xe0..0xf0 => 3,
-        0xf0.. => 4,
-        _ => 2,
-    }
 }
 
 #[cfg(test)]

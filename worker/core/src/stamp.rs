@@ -281,7 +281,7 @@ fn line_end(message: &[u8], i: usize, limit: usize) -> usize {
 }
 
 /// Offset just after the blank line ending the header block (or the end).
-fn header_block_end(message: &[u8]) -> usize {
+pub fn header_block_end(message: &[u8]) -> usize {
     let mut i = 0;
     while i < message.len() {
         let rest = &message[i..];

@@ -136,7 +136,9 @@ async fn release_many(
     for id in ids {
         let outcome = match console.release(&who, id).await {
             Ok(o) => json!({ "id": id, "outcome": o }),
-            Err(e) => json!({ "id": id, "outcome": "failed", "error": e.to_string() }),
+            // The same words a single release gives: no database or broker
+            // text reaches the tenant.
+            Err(e) => json!({ "id": id, "outcome": "failed", "error": public_error(&e).1 }),
         };
         results.push(outcome);
     }

@@ -115,7 +115,7 @@ impl Held {
             let original = stamp::unstamp(body, cfg);
             // The header block is enough for what the list shows; the body
             // is parsed once, by the classification below.
-            let shown = Shown::read(header_block(body), cfg);
+            let shown = Shown::read(&body[..stamp::header_block_end(body)], cfg);
             let explained = engine.classify(&original, Some(&envelope));
             let findings = serde_json::to_value(&explained.findings).unwrap_or(Value::Null);
             let auth = shown
@@ -161,21 +161,6 @@ impl Held {
     pub fn envelope(verdict: &Value) -> Envelope {
         serde_json::from_value(verdict["envelope"].clone()).unwrap_or_default()
     }
-}
-
-/// The top header block of `raw`, with the blank line that ends it (all
-/// of `raw` when there is none).
-fn header_block(raw: &[u8]) -> &[u8] {
-    let mut at = 0;
-    while let Some(eol) = raw[at..].iter().position(|b| *b == b'\n') {
-        let next = at + eol + 1;
-        match raw.get(next..) {
-            Some([b'\n', ..]) => return &raw[..next + 1],
-            Some([b'\r', b'\n', ..]) => return &raw[..next + 2],
-            _ => at = next,
-        }
-    }
-    raw
 }
 
 /// A text column's value: at most `max` bytes, and no NUL, which
@@ -303,7 +288,7 @@ mod tests {
             (b"A: 1\nB: 2", b"A: 1\nB: 2"),
             (b"", b""),
         ] {
-            assert_eq!(header_block(raw), block);
+            assert_eq!(&raw[..stamp::header_block_end(raw)], block);
         }
     }
 

@@ -26,7 +26,7 @@ use crate::service;
 use anyhow::{Context as _, Result};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use mailsift_amqp::input::InputPublisher;
 use mailsift_amqp::relay::Relay;
@@ -609,10 +609,11 @@ async fn latency(
     });
     let counted = counter.await;
     let published = publishing.await;
-    let failure = consumer.failure();
+    // Read before `stop` removes the consumer's log.
+    let failure = counted.is_err().then(|| consumer.failure());
     consumer.stop().await;
     cleanup(&args.broker.amqp_url, &t).await;
-    let mut lat = counted.context(failure)?.latencies;
+    let mut lat = counted.context(failure.unwrap_or_default())?.latencies;
     published??;
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
@@ -703,13 +704,7 @@ async fn count_outputs(url: &str, t: &Topology, n: usize, pids: Option<Pids>) ->
                     }
                     counted.last = sample;
                 }
-                let sent = d.properties.headers().as_ref().and_then(|h| {
-                    match h.inner().get(contract::PUBLISHED_AT_MS) {
-                        Some(AMQPValue::LongLongInt(ms)) => Some(*ms),
-                        _ => None,
-                    }
-                });
-                if let Some(sent) = sent {
+                if let Some(sent) = contract::published_at_ms(d.properties.headers().as_ref()) {
                     let now = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis() as i64);
@@ -729,18 +724,16 @@ async fn cleanup(url: &str, t: &Topology) {
     let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
         return;
     };
-    let mut queues = t.output_queues();
-    queues.push(t.input_queue.clone());
-    queues.push(t.dead_letter_queue.clone());
-    queues.push(t.retry_queue.clone());
-    for q in queues {
+    // Everything the topology declares, the per-region delay queues included.
+    let plan = t.plan();
+    for q in plan.queues {
         // Quorum queue deletion can fail right after heavy traffic on 3.10: retry.
         for _ in 0..5 {
             let Ok(ch) = conn.create_channel().await else {
                 break;
             };
             if ch
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .queue_delete(q.name.as_str().into(), QueueDeleteOptions::default())
                 .await
                 .is_ok()
             {
@@ -749,12 +742,7 @@ async fn cleanup(url: &str, t: &Topology) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    for e in [
-        &t.deliver_exchange,
-        &t.quarantine_exchange,
-        &t.verdicts_exchange,
-        &t.dead_letter_exchange,
-    ] {
+    for (e, _) in plan.exchanges {
         if let Ok(ch) = conn.create_channel().await {
             let _ = ch
                 .exchange_delete(e.as_str().into(), Default::default())
