@@ -60,7 +60,7 @@ pub fn tokens(ctx: &Context<'_>, sink: &mut impl FnMut(&Token<'_>)) {
     if let Some(subject) = ctx.message.subject() {
         let mut buf = String::new();
         words(subject, 200, &mut buf, &mut |w| {
-            sink(&Token::new(&["s:", w]))
+            sink(&Token::new(&["s:", w.as_str()]))
         });
     }
     text_tokens(&ctx.content.text, sink);
@@ -76,97 +76,182 @@ fn text_tokens(text: &str, sink: &mut impl FnMut(&Token<'_>)) {
     let pair = combine(0, part_hash("p:"));
     let skip = combine(0, part_hash("q:"));
     let space = part_hash(" ");
-    // The two previous words and their hashes, most recent first.
-    let mut recent: [(String, u64); 2] = [(String::new(), 0), (String::new(), 0)];
+    // The two previous words, most recent first.
+    let mut recent: [Previous<'_>; 2] = Default::default();
     let mut buf = String::new();
-    words(text, MAX_WORDS, &mut buf, &mut |w| {
+    words(text, MAX_WORDS, &mut buf, &mut |word| {
+        let w = word.as_str();
         let h = part_hash(w);
         sink(&Token {
             hash: combine(unigram, h),
             parts: &["w:", w],
         });
-        let [(one, h1), (two, h2)] = &mut recent;
-        if !one.is_empty() {
+        let [one, two] = &recent;
+        if let Some(one_word) = one.word() {
             sink(&Token {
-                hash: combine(combine(combine(pair, *h1), space), h),
-                parts: &["p:", one, " ", w],
+                hash: combine(combine(combine(pair, one.hash), space), h),
+                parts: &["p:", one_word, " ", w],
             });
         }
-        if !two.is_empty() {
+        if let Some(two_word) = two.word() {
             sink(&Token {
-                hash: combine(combine(combine(skip, *h2), space), h),
-                parts: &["q:", two, " ", w],
+                hash: combine(combine(combine(skip, two.hash), space), h),
+                parts: &["q:", two_word, " ", w],
             });
         }
-        std::mem::swap(one, two);
-        std::mem::swap(h1, h2);
-        one.clear();
-        one.push_str(w);
-        *h1 = h;
+        recent.swap(0, 1);
+        recent[0].set(word, h);
     });
 }
 
+/// One of the previous words: a slice of the text when the word is
+/// written there as it is, else a copy (kept for the word pairs).
+#[derive(Default)]
+struct Previous<'t> {
+    in_text: Option<&'t str>,
+    copy: String,
+    present: bool,
+    hash: u64,
+}
+
+impl<'t> Previous<'t> {
+    fn word(&self) -> Option<&str> {
+        self.present
+            .then(|| self.in_text.unwrap_or(self.copy.as_str()))
+    }
+
+    fn set(&mut self, word: Word<'t, '_>, hash: u64) {
+        match word {
+            Word::InText(w) => self.in_text = Some(w),
+            Word::Normalised(w) => {
+                self.in_text = None;
+                self.copy.clear();
+                self.copy.push_str(w);
+            }
+        }
+        self.present = true;
+        self.hash = hash;
+    }
+}
+
+/// A normalised word: a slice of the text when it needed no change (most
+/// words), else the scratch buffer's contents.
+#[derive(Clone, Copy)]
+enum Word<'t, 'b> {
+    InText(&'t str),
+    Normalised(&'b str),
+}
+
+impl Word<'_, '_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Word::InText(w) | Word::Normalised(w) => w,
+        }
+    }
+}
+
+/// What a byte of text is, for [`words`]: a separator, an ASCII lower-case
+/// letter, upper-case letter or digit, or part of a wider character.
+const SEPARATOR: u8 = 0;
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const WIDE: u8 = 4;
+const DIGIT: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut t = [SEPARATOR; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c >= 0x80 {
+            WIDE
+        } else if c.is_ascii_lowercase() {
+            LOWER
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else {
+            SEPARATOR
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Splits `text` into normalised words, at most `limit` of them (`buf` is
 /// scratch space for words that need normalising).
-fn words(text: &str, limit: usize, buf: &mut String, sink: &mut impl FnMut(&str)) {
+fn words<'t>(text: &'t str, limit: usize, buf: &mut String, sink: &mut impl FnMut(Word<'t, '_>)) {
     let bytes = text.as_bytes();
-    // (letter or digit, width) of the character at `i`: ASCII from a
-    // table, anything else decoded. This sees every character of every
-    // message, so ASCII (most text) costs a load and a compare.
-    let class = |i: usize| -> (bool, usize) {
-        match bytes[i] {
-            b if b < 0x80 => (ASCII_ALNUM[usize::from(b)], 1),
-            _ => match text.get(i..).and_then(|rest| rest.chars().next()) {
-                Some(c) => (c.is_alphanumeric(), c.len_utf8()),
-                None => (false, 1),
-            },
+    // (letter or digit, width) of the wider character at `i`. ASCII (most
+    // text) is judged from the table: this sees every character of every
+    // message.
+    let wide = |i: usize| -> (bool, usize) {
+        match text.get(i..).and_then(|rest| rest.chars().next()) {
+            Some(c) => (c.is_alphanumeric(), c.len_utf8()),
+            None => (false, 1),
         }
     };
     let mut count = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let (alnum, width) = class(i);
-        i += width;
-        if !alnum {
-            continue;
-        }
-        let start = i - width;
-        while i < bytes.len() {
-            let (alnum, width) = class(i);
-            if !alnum {
-                break;
+        match CLASS[usize::from(bytes[i])] {
+            SEPARATOR => {
+                i += 1;
+                continue;
             }
-            i += width;
+            WIDE => {
+                let (alnum, width) = wide(i);
+                if !alnum {
+                    i += width;
+                    continue;
+                }
+            }
+            _ => {}
         }
-        count += word(&text[start..i], buf, sink);
+        // A word starts here; `kinds` gathers the classes of its bytes.
+        let start = i;
+        let mut kinds = 0;
+        while i < bytes.len() {
+            let class = CLASS[usize::from(bytes[i])];
+            if class == WIDE {
+                let (alnum, width) = wide(i);
+                if !alnum {
+                    break;
+                }
+                kinds |= WIDE;
+                i += width;
+            } else if class == SEPARATOR {
+                break;
+            } else {
+                kinds |= class;
+                i += 1;
+            }
+        }
+        count += word(&text[start..i], kinds, buf, sink);
         if count >= limit {
             return;
         }
     }
 }
 
-/// ASCII letters and digits.
-static ASCII_ALNUM: [bool; 128] = {
-    let mut t = [false; 128];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = (b as u8).is_ascii_alphanumeric();
-        b += 1;
-    }
-    t
-};
-
-/// Sends one run of letters and digits as tokens; returns how many.
-fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
-    if w.is_ascii() {
-        // The common case, without a copy when already lower case.
+/// Sends one run of letters and digits (whose byte classes are `kinds`)
+/// as tokens; returns how many.
+fn word<'t>(w: &'t str, kinds: u8, buf: &mut String, sink: &mut impl FnMut(Word<'t, '_>)) -> usize {
+    if kinds & WIDE == 0 {
+        // ASCII, the common case: no copy when already lower case.
         if w.len() < 2 {
             return 0;
         }
         if w.len() > MAX_WORD_CHARS {
-            sink("#long");
-        } else if w.bytes().all(|b| b.is_ascii_lowercase()) {
-            sink(w);
+            sink(Word::InText("#long"));
+        } else if kinds == LOWER {
+            sink(Word::InText(w));
+        } else if kinds & DIGIT == 0 {
+            buf.clear();
+            buf.push_str(w);
+            buf.make_ascii_lowercase();
+            sink(Word::Normalised(buf));
         } else {
             // Lower case, digits as `0`, in one pass into the reused buffer.
             buf.clear();
@@ -174,7 +259,7 @@ fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
                 b'0'..=b'9' => '0',
                 _ => char::from(b.to_ascii_lowercase()),
             }));
-            sink(buf);
+            sink(Word::Normalised(buf));
         }
         return 1;
     }
@@ -183,26 +268,24 @@ fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
         return 0;
     }
     if w.chars().any(unspaced) {
-        // A script written without spaces: overlapping pairs.
+        // A script written without spaces: overlapping pairs of
+        // characters, as written.
         let mut sent = 0;
-        let mut previous: Option<char> = None;
-        for c in w.chars() {
+        let mut previous: Option<usize> = None;
+        for (at, c) in w.char_indices() {
             if let Some(p) = previous {
-                buf.clear();
-                buf.push(p);
-                buf.push(c);
-                sink(buf);
+                sink(Word::InText(&w[p..at + c.len_utf8()]));
                 sent += 1;
                 if sent == MAX_PAIRS_PER_RUN {
                     break;
                 }
             }
-            previous = Some(c);
+            previous = Some(at);
         }
         return sent;
     }
     if chars > MAX_WORD_CHARS {
-        sink("#long");
+        sink(Word::InText("#long"));
         return 1;
     }
     buf.clear();
@@ -213,7 +296,7 @@ fn word(w: &str, buf: &mut String, sink: &mut impl FnMut(&str)) -> usize {
             buf.extend(c.to_lowercase());
         }
     }
-    sink(buf);
+    sink(Word::Normalised(buf));
     1
 }
 
@@ -436,6 +519,88 @@ mod tests {
                      お客様のアカウントが一時的に停止されました。確認してください\r\n",
         );
         assert!(t.iter().any(|x| x == "w:停止"), "{t:?}");
+    }
+
+    /// The plain definition of [`words`]: runs of letters and digits,
+    /// judged a character at a time.
+    fn plain_words(text: &str, limit: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for run in text.split(|c: char| !c.is_alphanumeric()) {
+            let chars: Vec<char> = run.chars().collect();
+            if chars.len() < 2 {
+                continue;
+            }
+            if chars.iter().any(|&c| unspaced(c)) {
+                let pairs = chars.windows(2).take(MAX_PAIRS_PER_RUN);
+                out.extend(pairs.map(|p| p.iter().collect::<String>()));
+            } else if chars.len() > MAX_WORD_CHARS {
+                out.push("#long".to_string());
+            } else {
+                out.push(
+                    chars
+                        .iter()
+                        .flat_map(|&c| {
+                            let folded: Vec<char> = if c.is_numeric() {
+                                vec!['0']
+                            } else {
+                                c.to_lowercase().collect()
+                            };
+                            folded
+                        })
+                        .collect(),
+                );
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn words_match_the_plain_definition() {
+        // Every kind of character the scanner tells apart: lower, upper,
+        // digits, ASCII punctuation, accented letters, non-ASCII digits and
+        // spaces, symbols, and scripts written without spaces.
+        let alphabet: Vec<char> = "abzAZ09 .,-_\n\té\u{c9}\u{df}\u{130}\u{663}\u{a0}\u{2003}\u{201c}\u{1f600}\u{4e2d}\u{6587}\u{30a2}\u{e01}\u{440}\u{416}"
+            .chars()
+            .collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut cases: Vec<String> = [
+            "",
+            "a",
+            "Hello, World! 2024",
+            "schön GRÜSSE İstanbul ١٢٣ x",
+            "お客様のアカウント abc",
+            &"verylongword".repeat(3),
+            &"ä".repeat(30),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            cases.push(
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect(),
+            );
+        }
+        for text in &cases {
+            for limit in [3, 1_000] {
+                let mut got = Vec::new();
+                words(text, limit, &mut String::new(), &mut |w| {
+                    got.push(w.as_str().to_string())
+                });
+                assert_eq!(got, plain_words(text, limit), "{text:?} limit {limit}");
+            }
+        }
     }
 
     #[test]

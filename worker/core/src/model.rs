@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 use crate::features::Token;
+use std::cell::RefCell;
 
 /// The file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -421,10 +422,13 @@ impl Model {
     /// A scorer to feed tokens one by one (no list of them is built).
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
-            model: self,
+            weights: &self.weights,
+            bits: self.meta.bits,
+            calibration: self.meta.calibration,
             seen: SlotSet::for_slots(self.weights.len()),
             score: self.meta.bias,
             top: Vec::with_capacity(TOP_TOKENS + 1),
+            entry: 0.0,
             spare: String::new(),
         }
     }
@@ -432,12 +436,17 @@ impl Model {
 
 /// Sums the weights of one message's tokens.
 pub struct Scorer<'m> {
-    model: &'m Model,
+    weights: &'m [f32],
+    bits: u8,
+    calibration: Calibration,
     /// Slots already counted: a repeated token counts once.
     seen: SlotSet,
     score: f64,
     /// The heaviest tokens so far: (slot, token, weight), heaviest first.
     top: Vec<(u32, String, f32)>,
+    /// What a weight must exceed (in magnitude) to enter `top`: zero until
+    /// it is full, then its lightest.
+    entry: f32,
     /// The string of the last token pushed out of `top`, kept for the
     /// next one that enters (no allocation per change of the evidence).
     spare: String,
@@ -448,50 +457,90 @@ impl Scorer<'_> {
     /// given, and no string is built unless it enters the evidence.
     #[inline]
     pub fn add(&mut self, token: &Token<'_>) {
-        let index = slot(token.hash, self.model.meta.bits);
-        let w = self.model.weights[index as usize];
-        if w == 0.0 || !self.seen.insert(index) {
+        let index = slot(token.hash, self.bits);
+        // The set first: it is small enough to stay in the first-level
+        // cache, and a repeat then never reads the larger weight table.
+        if !self.seen.insert(index) {
+            return;
+        }
+        let w = self.weights.get(index as usize).copied().unwrap_or(0.0);
+        if w == 0.0 {
             return;
         }
         self.score += f64::from(w);
-        let lightest = self.top.last().map_or(0.0, |t| t.2.abs());
-        if self.top.len() < TOP_TOKENS || w.abs() > lightest {
-            let at = self.top.partition_point(|t| t.2.abs() >= w.abs());
-            let mut text = std::mem::take(&mut self.spare);
-            text.clear();
-            token.parts.iter().for_each(|p| text.push_str(p));
-            self.top.insert(at, (index, text, w));
-            if self.top.len() > TOP_TOKENS {
-                if let Some((_, out, _)) = self.top.pop() {
-                    self.spare = out;
-                }
+        if w.abs() > self.entry {
+            self.enter(index, token, w);
+        }
+    }
+
+    /// Puts a token among the heaviest.
+    #[cold]
+    fn enter(&mut self, index: u32, token: &Token<'_>, w: f32) {
+        let at = self.top.partition_point(|t| t.2.abs() >= w.abs());
+        let mut text = std::mem::take(&mut self.spare);
+        text.clear();
+        token.parts.iter().for_each(|p| text.push_str(p));
+        self.top.insert(at, (index, text, w));
+        if self.top.len() > TOP_TOKENS {
+            if let Some((_, out, _)) = self.top.pop() {
+                self.spare = out;
             }
+        }
+        if self.top.len() == TOP_TOKENS {
+            self.entry = self.top.last().map_or(0.0, |t| t.2.abs());
         }
     }
 
     /// The prediction.
-    pub fn finish(self) -> Prediction {
+    pub fn finish(mut self) -> Prediction {
         Prediction {
-            probability: self.model.meta.calibration.probability(self.score),
+            probability: self.calibration.probability(self.score),
             score: self.score,
-            top: self.top.into_iter().map(|(_, t, w)| (t, w)).collect(),
+            top: std::mem::take(&mut self.top)
+                .into_iter()
+                .map(|(_, t, w)| (t, w))
+                .collect(),
         }
     }
 }
 
+thread_local! {
+    /// Each thread's slot stores, lent to one scorer at a time and given
+    /// back cleared: a message's set is not allocated and zeroed anew.
+    static SLOT_STORES: RefCell<Vec<SlotStore>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A set of weight slots: one bit per slot (8 KB at the default 2^16
 /// weights, so it stays in the first-level cache; 2 MB at the largest,
-/// 2^24: a size set by the model, never by the message): a test and a set per
-/// token, no hashing, no probing, no growth.
+/// 2^24: a size set by the model, never by the message): a test and a set
+/// per token, no hashing, no probing, no growth. Its store is borrowed
+/// from the thread and given back on drop with only the words it touched
+/// cleared, so a message costs what it inserts, whatever the model's size.
 pub struct SlotSet {
+    store: SlotStore,
+}
+
+/// The bits of a [`SlotSet`] and the slots inserted since it was clear.
+#[derive(Default)]
+struct SlotStore {
     bits: Vec<u64>,
+    inserted: Vec<u32>,
 }
 
 impl SlotSet {
     /// An empty set for slots below `slots`.
     pub fn for_slots(slots: usize) -> SlotSet {
+        let words = slots.div_ceil(64);
+        let lent = SLOT_STORES.with(|stores| {
+            let mut stores = stores.try_borrow_mut().ok()?;
+            let at = stores.iter().position(|s| s.bits.len() == words)?;
+            Some(stores.swap_remove(at))
+        });
         SlotSet {
-            bits: vec![0; slots.div_ceil(64)],
+            store: lent.unwrap_or_else(|| SlotStore {
+                bits: vec![0; words],
+                inserted: Vec::new(),
+            }),
         }
     }
 
@@ -499,13 +548,35 @@ impl SlotSet {
     /// slot from [`slot`] never is).
     #[inline]
     pub fn insert(&mut self, slot: u32) -> bool {
-        let Some(word) = self.bits.get_mut(slot as usize / 64) else {
+        let Some(word) = self.store.bits.get_mut(slot as usize / 64) else {
             return false;
         };
         let mask = 1u64 << (slot % 64);
-        let fresh = *word & mask == 0;
+        if *word & mask != 0 {
+            return false;
+        }
         *word |= mask;
-        fresh
+        self.store.inserted.push(slot);
+        true
+    }
+}
+
+impl Drop for SlotSet {
+    fn drop(&mut self) {
+        let mut store = std::mem::take(&mut self.store);
+        for slot in store.inserted.drain(..) {
+            if let Some(word) = store.bits.get_mut(slot as usize / 64) {
+                *word = 0;
+            }
+        }
+        // A thread keeps a few: one per model size in use.
+        let _ = SLOT_STORES.try_with(|stores| {
+            if let Ok(mut stores) = stores.try_borrow_mut() {
+                if stores.len() < 4 {
+                    stores.push(store);
+                }
+            }
+        });
     }
 }
 
@@ -580,6 +651,12 @@ mod tests {
             }
         }
         assert!(!set.insert(1 << 20), "out of range");
+        drop(set);
+        // The thread's store comes back clear.
+        let mut again = SlotSet::for_slots(1 << 20);
+        for slot in (0..5_000u32).map(|i| i * 7919 % (1 << 20)) {
+            assert!(again.insert(slot), "slot {slot} still set");
+        }
     }
 
     #[test]

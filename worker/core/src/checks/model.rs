@@ -96,13 +96,25 @@ fn push_fixed(out: &mut String, x: f64, decimals: u32) {
     }
     let n = n.unsigned_abs();
     let scale = scale.unsigned_abs();
-    let _ = write!(
-        out,
-        "{}.{:0width$}",
-        n / scale,
-        n % scale,
-        width = decimals as usize
-    );
+    push_digits(out, n / scale, 1);
+    out.push('.');
+    push_digits(out, n % scale, decimals);
+}
+
+/// Writes `n` in decimal, zero-padded to `width` digits (the formatting
+/// machinery costs more than the digits).
+fn push_digits(out: &mut String, mut n: u64, width: u32) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    while n > 0 || digits.len() - start < width.max(1) as usize {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if start == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -149,6 +161,9 @@ mod tests {
             (-2.004, 2, "-2.00"),
             (-0.126, 2, "-0.13"),
             (12.5, 2, "12.50"),
+            (1234.5, 2, "1234.50"),
+            (0.05, 3, "0.050"),
+            (0.001, 3, "0.001"),
         ] {
             let mut s = String::new();
             push_fixed(&mut s, x, d);
