@@ -4,7 +4,7 @@
 
 use crate::app::{ActionError, Console, Released};
 use crate::auth::{api_error, ApiUser};
-use crate::preview::{preview, Preview};
+use crate::preview::{preview_off_thread, Preview};
 use crate::store::{Detail, Filter, MAX_LIMIT};
 use crate::StoreError;
 use axum::extract::{Path, Query, State};
@@ -63,7 +63,7 @@ async fn detail(
         None
     } else {
         match console.store.raw(&who, id).await {
-            Ok(Some(Some(raw))) => Some(preview(&raw)),
+            Ok(Some(Some(raw))) => Some(preview_off_thread(raw).await),
             Ok(_) => None,
             Err(e) => return store_error(e),
         }

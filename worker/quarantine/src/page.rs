@@ -7,7 +7,7 @@ use crate::api::{eml, public_error};
 use crate::app::ActionError;
 use crate::app::{Console, Released};
 use crate::auth::{self, PageUser, SameOrigin, COOKIE};
-use crate::preview::preview;
+use crate::preview::{preview_off_thread, Preview};
 use crate::store::{Detail, Filter, Page};
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -334,14 +334,18 @@ async fn detail(
             Err(e) => return public_error(&ActionError::Store(e)).into_response(),
         }
     };
+    let preview = match raw {
+        Some(raw) => Some(preview_off_thread(raw).await),
+        None => None,
+    };
     let body = html! {
         @if let Some(done) = done.text() { p.notice #done { (done) } }
-        (detail_markup(&d, raw.as_deref()))
+        (detail_markup(&d, preview))
     };
     page(&d.summary.subject, Some(&who.name), body)
 }
 
-fn detail_markup(d: &Detail, raw: Option<&[u8]>) -> Markup {
+fn detail_markup(d: &Detail, preview: Option<Preview>) -> Markup {
     let s = &d.summary;
     let v = &d.verdict;
     let findings = v["findings"].as_array().cloned().unwrap_or_default();
@@ -353,7 +357,6 @@ fn detail_markup(d: &Detail, raw: Option<&[u8]>) -> Markup {
                 .collect()
         })
         .unwrap_or_default();
-    let preview = raw.map(preview);
     html! {
         p { a href="/messages" { "← back to the list" } }
         h1 #subject { @if s.subject.is_empty() { "(no subject)" } @else { (s.subject) } }
@@ -541,7 +544,7 @@ mod tests {
             verdict: json!({"findings": [{"rule": "R", "evidence": "<b>bold</b>"}]}),
         };
         let raw = b"From: a@example.com\r\nContent-Type: text/html\r\n\r\n<script>alert(3)</script><a href=\"javascript:alert(4)\">x</a>\r\n";
-        let out = detail_markup(&d, Some(raw)).into_string();
+        let out = detail_markup(&d, Some(crate::preview::preview(raw))).into_string();
         for bad in ["<script", "<img", "<b>", "href=\"javascript"] {
             assert!(!out.contains(bad), "{bad} in {out}");
         }

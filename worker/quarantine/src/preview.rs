@@ -89,6 +89,17 @@ pub fn preview(raw: &[u8]) -> Preview {
     }
 }
 
+/// [`preview`] on the blocking pool: parsing a large message is CPU work
+/// that must not hold up the server's other requests.
+pub async fn preview_off_thread(raw: Vec<u8>) -> Preview {
+    tokio::task::spawn_blocking(move || preview(&raw))
+        .await
+        .unwrap_or_else(|e| Preview {
+            note: Some(format!("the preview could not be made: {e}")),
+            ..Preview::default()
+        })
+}
+
 fn push_section(text: &mut String, part: &str) {
     if !text.is_empty() {
         text.push_str("\n\n----\n\n");

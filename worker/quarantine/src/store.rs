@@ -25,6 +25,12 @@ pub const COUNT_CAP: i64 = 10_000;
 /// Time as the API shows it: RFC 3339, UTC.
 const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS"Z"'"#;
 
+/// The longest a console query may run (each is an index look-up or a
+/// small batch).
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a connection to PostgreSQL may take to open.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The quarantine database.
 #[derive(Clone)]
 pub struct Store {
@@ -157,13 +163,26 @@ type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 impl Store {
     /// Connects (a pool of `size` connections) and migrates the schema.
     pub async fn connect(url: &str, size: usize) -> Result<Store, StoreError> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let (mut client, connection) = config.connect(NoTls).await?;
         let driver = tokio::spawn(connection);
         schema::migrate(&mut client).await?;
         drop(client);
         let _ = driver.await;
+        // Every query of the pool is bounded (migrations above are not: an
+        // index build on a large table may take longer), so a stuck query
+        // or lock gives a clear error instead of a request that never ends.
+        // Settings from the URL's own `options` are kept.
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or(""),
+            STATEMENT_TIMEOUT.as_millis()
+        );
+        config.options(options.trim_start());
         let manager = Manager::from_config(
             config,
             NoTls,

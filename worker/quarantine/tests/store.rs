@@ -74,6 +74,26 @@ async fn replicas_starting_together_migrate_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_queries_are_bounded_in_time_and_keep_the_urls_options() {
+    let db = Database::new("bounded");
+    let url = format!("{}?options=-c%20application_name%3Dconsole-test", db.url());
+    let store = Store::connect(&url, 1).await.expect("store");
+    let timeout_ms = store
+        .count("SELECT extract(epoch FROM current_setting('statement_timeout')::interval)::bigint * 1000")
+        .await
+        .expect("setting");
+    assert_eq!(
+        timeout_ms,
+        mailsift_quarantine::store::STATEMENT_TIMEOUT.as_millis() as i64
+    );
+    let kept = store
+        .count("SELECT (current_setting('application_name') = 'console-test')::int::bigint")
+        .await
+        .expect("setting");
+    assert_eq!(kept, 1, "the URL's own options are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_are_stored_once_and_lists_are_scoped_and_filtered() {
     let db = Database::new("scope");
     let store = Store::connect(&db.url(), 4).await.expect("store");
