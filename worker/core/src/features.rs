@@ -105,19 +105,19 @@ fn text_tokens(text: &str, sink: &mut impl FnMut(&Token<'_>)) {
 }
 
 /// One of the previous words: a slice of the text when the word is
-/// written there as it is, else a copy (kept for the word pairs).
+/// written there as it is, else a copy (kept for the word pairs). Words
+/// are never empty, so an empty copy and no slice mean no word yet.
 #[derive(Default)]
 struct Previous<'t> {
     in_text: Option<&'t str>,
     copy: String,
-    present: bool,
     hash: u64,
 }
 
 impl<'t> Previous<'t> {
     fn word(&self) -> Option<&str> {
-        self.present
-            .then(|| self.in_text.unwrap_or(self.copy.as_str()))
+        self.in_text
+            .or_else(|| (!self.copy.is_empty()).then_some(self.copy.as_str()))
     }
 
     fn set(&mut self, word: Word<'t, '_>, hash: u64) {
@@ -129,7 +129,6 @@ impl<'t> Previous<'t> {
                 self.copy.push_str(w);
             }
         }
-        self.present = true;
         self.hash = hash;
     }
 }

@@ -492,14 +492,11 @@ impl Scorer<'_> {
     }
 
     /// The prediction.
-    pub fn finish(mut self) -> Prediction {
+    pub fn finish(self) -> Prediction {
         Prediction {
             probability: self.calibration.probability(self.score),
             score: self.score,
-            top: std::mem::take(&mut self.top)
-                .into_iter()
-                .map(|(_, t, w)| (t, w))
-                .collect(),
+            top: self.top.into_iter().map(|(_, t, w)| (t, w)).collect(),
         }
     }
 }

@@ -176,13 +176,15 @@ impl Store {
         // Every query of the pool is bounded (migrations above are not: an
         // index build on a large table may take longer), so a stuck query
         // or lock gives a clear error instead of a request that never ends.
-        // Settings from the URL's own `options` are kept.
-        let options = format!(
-            "{} -c statement_timeout={}",
-            config.get_options().unwrap_or(""),
-            STATEMENT_TIMEOUT.as_millis()
-        );
-        config.options(options.trim_start());
+        // The URL's own `options` are kept, its own timeout included.
+        let own = config.get_options().unwrap_or("").to_string();
+        if !own.contains("statement_timeout") {
+            let bounded = format!(
+                "{own} -c statement_timeout={}",
+                STATEMENT_TIMEOUT.as_millis()
+            );
+            config.options(bounded.trim_start());
+        }
         let manager = Manager::from_config(
             config,
             NoTls,

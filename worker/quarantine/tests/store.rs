@@ -91,6 +91,14 @@ async fn pooled_queries_are_bounded_in_time_and_keep_the_urls_options() {
         .await
         .expect("setting");
     assert_eq!(kept, 1, "the URL's own options are kept");
+    // A timeout the URL sets is the operator's: it stays.
+    let url = format!("{}?options=-c%20statement_timeout%3D5000", db.url());
+    let store = Store::connect(&url, 1).await.expect("store");
+    let own_ms = store
+        .count("SELECT extract(epoch FROM current_setting('statement_timeout')::interval)::bigint * 1000")
+        .await
+        .expect("setting");
+    assert_eq!(own_ms, 5000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

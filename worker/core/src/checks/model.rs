@@ -96,25 +96,14 @@ fn push_fixed(out: &mut String, x: f64, decimals: u32) {
     }
     let n = n.unsigned_abs();
     let scale = scale.unsigned_abs();
-    push_digits(out, n / scale, 1);
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(n / scale));
     out.push('.');
-    push_digits(out, n % scale, decimals);
-}
-
-/// Writes `n` in decimal, zero-padded to `width` digits (the formatting
-/// machinery costs more than the digits).
-fn push_digits(out: &mut String, mut n: u64, width: u32) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    while n > 0 || digits.len() - start < width.max(1) as usize {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if start == 0 {
-            break;
-        }
+    let fraction = digits.format(n % scale);
+    for _ in fraction.len()..decimals as usize {
+        out.push('0');
     }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    out.push_str(fraction);
 }
 
 #[cfg(test)]
